@@ -1,0 +1,63 @@
+// Files: whole-file reads and all-or-nothing writes.
+//
+// AtomicFile writes into a temporary file in the destination's folder and
+// renames it over the destination on Commit(). If it is destroyed without a
+// successful Commit() the temporary file is removed, so a failed command never
+// leaves a half-written output behind. "-" means stdout: bytes go out as they
+// are written and Commit() only flushes (a pipe cannot be taken back).
+//
+// Thread-safety: an AtomicFile belongs to one thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace lockpipe {
+
+Result<std::vector<std::uint8_t>> ReadWholeFile(const std::string& path);
+Result<std::string> ReadTextFile(const std::string& path);
+
+class AtomicFile {
+ public:
+  AtomicFile() = default;
+  ~AtomicFile();
+  AtomicFile(AtomicFile&& other) noexcept;
+  AtomicFile& operator=(AtomicFile&& other) noexcept;
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  // Opens a temporary file next to `path` ("-" = stdout). `mode` is the
+  // permission the final file gets (before umask).
+  static Result<AtomicFile> Create(const std::string& path, unsigned mode = 0644);
+
+  Status Write(std::span<const std::uint8_t> data);
+  Status Write(const std::string& text);
+  // fsyncs, closes and renames into place. After this the object is inert.
+  Status Commit();
+  // Removes the temporary file now (also done by the destructor).
+  void Abandon();
+
+  const std::string& path() const { return path_; }
+  bool is_stdout() const { return fd_ == 1; }
+
+ private:
+  std::string path_;
+  std::string temp_path_;
+  int fd_ = -1;
+};
+
+// Writes `data` to `path` atomically (temp + rename).
+Status WriteFileAtomically(const std::string& path, std::span<const std::uint8_t> data,
+                           unsigned mode = 0644);
+Status WriteFileAtomically(const std::string& path, const std::string& text,
+                           unsigned mode = 0644);
+
+// "No such file or directory" etc. for errno.
+std::string ErrnoText(int err);
+
+}  // namespace lockpipe

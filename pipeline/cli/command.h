@@ -1,0 +1,59 @@
+// The subcommand registry of the `lockpipe` program.
+//
+// Each subcommand lives in its own pipeline/cli/cmd_<name>.cc and registers
+// itself with LOCKPIPE_COMMAND; main.cc dispatches on the first argument.
+// A subcommand's Run gets argv with argv[0] = "lockpipe <name>" and returns the
+// process exit code (see ExitCode).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include "base/secret.h"
+#include "base/status.h"
+
+namespace lockpipe::cli {
+
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitFailure = 1,  // the work failed (bad input, server error, ...)
+  kExitUsage = 2,    // the command line is wrong
+  kExitInterrupted = 130,
+};
+
+struct Command {
+  const char* name;
+  const char* summary;  // one line, shown by `lockpipe --help`
+  int (*run)(int argc, char** argv);
+};
+
+bool RegisterCommand(const Command& command);
+const std::vector<Command>& Commands();
+
+#define LOCKPIPE_COMMAND(name, summary, fn) \
+  static const bool LOCKPIPE_CONCAT(kRegistered_, __LINE__) = \
+      ::lockpipe::cli::RegisterCommand({name, summary, fn})
+
+// Prints "lockpipe <cmd>: <message>" on stderr and returns kExitFailure.
+int Fail(const std::string& command, const Status& status);
+int UsageError(const std::string& command, const std::string& message);
+
+namespace po = boost::program_options;
+
+// Parses argv against `options` (and positional names); on --help prints
+// `usage`, the options and `details`, and returns kExitOk through *exit_code.
+// Returns false when the caller should return *exit_code right away.
+bool ParseCommandLine(int argc, char** argv, const std::string& command, const std::string& usage,
+                      const po::options_description& options,
+                      const po::positional_options_description& positional,
+                      const std::string& details, po::variables_map* vm, int* exit_code);
+
+// --key / --key-file / --key-env, the three ways to give a secret without
+// putting it in shell history. `what` is e.g. "media key".
+void AddKeyOptions(po::options_description& options, const std::string& what);
+bool HasKey(const po::variables_map& vm);
+Result<Secret> KeyFromOptions(const po::variables_map& vm, const std::string& what);
+
+}  // namespace lockpipe::cli

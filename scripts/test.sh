@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: installs what is missing,
+# builds (release and ASan+UBSan), runs every test, and a short fuzz run.
+#   scripts/test.sh            everything
+#   SKIP_SANITIZE=1 scripts/test.sh   skip the ASan+UBSan pass (quicker local runs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=${JOBS:-$(nproc)}
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "installing missing Debian packages"
+bash scripts/install-deps.sh
+
+step "building (RelWithDebInfo) in build/"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOCKPIPE_WERROR=ON >/dev/null
+ninja -C build -j "$JOBS"
+
+step "running the test suite"
+(cd build && ctest --output-on-failure -j "$JOBS" --timeout 900)
+
+if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
+  step "building with AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLOCKPIPE_SANITIZE=ON \
+    -DLOCKPIPE_BUILD_BENCH=OFF >/dev/null
+  ninja -C build-asan -j "$JOBS"
+  step "running the test suite under ASan+UBSan"
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --output-on-failure -j "$JOBS" --timeout 1800)
+
+  step "fuzzing (libFuzzer, clang) for a short while"
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+    -DLOCKPIPE_FUZZ=ON -DLOCKPIPE_BUILD_BENCH=OFF >/dev/null
+  fuzzers=$(cd tests/fuzz && ls *_fuzz.cc 2>/dev/null | sed 's/\.cc$//')
+  for f in $fuzzers; do
+    ninja -C build-fuzz -j "$JOBS" "$f"
+    corpus=$(mktemp -d)
+    [ -d "tests/fuzz/corpus/$f" ] && cp -r "tests/fuzz/corpus/$f/." "$corpus/"
+    ./build-fuzz/tests/"$f" -max_total_time="${FUZZ_SECONDS:-30}" -rss_limit_mb=2048 \
+      -print_final_stats=1 "$corpus" 2>&1 | tail -n 3
+    rm -rf "$corpus"
+  done
+fi
+step "all tests passed"
