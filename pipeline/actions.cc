@@ -1,0 +1,132 @@
+#include "pipeline/actions.h"
+
+#include "base/log.h"
+#include "fetch/lock_types.h"
+
+namespace lockpipe {
+namespace {
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool IsAllInOne(LockType t) {
+  return t == LockType::kWifiAllInOne || t == LockType::kZigbeeAllInOne;
+}
+
+}  // namespace
+
+std::string ApproveEndpoint(const DeviceConfig& device, bool has_password) {
+  const LockType t = device.type;
+  if (Supports(t, Endpoint::kPasswordFreeOpenV11)) return std::string(EndpointName(Endpoint::kPasswordFreeOpenV11));
+  if (IsAllInOne(t) && Supports(t, Endpoint::kDoorOperate)) return std::string(EndpointName(Endpoint::kDoorOperate));
+  if (Supports(t, Endpoint::kPasswordFreeOpen)) return std::string(EndpointName(Endpoint::kPasswordFreeOpen));
+  if (Supports(t, Endpoint::kOpenDoorWithPassword) && has_password)
+    return std::string(EndpointName(Endpoint::kOpenDoorWithPassword));
+  return "";
+}
+
+Actuator::Actuator(LockApi* api, Journal* journal, bool dry_run)
+    : api_(api), journal_(journal), dry_run_(dry_run || api == nullptr) {}
+
+ActionResult Actuator::Carry(std::int64_t event_id, const DeviceConfig& device, Verdict verdict,
+                             const Secret* password) {
+  switch (verdict) {
+    case Verdict::kApprove: return Approve(event_id, device, password);
+    case Verdict::kReject: return Reject(event_id, device);
+    case Verdict::kEscalate: break;
+  }
+  return {"none", "", false, true, "escalated: nothing sent, a person decides"};
+}
+
+bool Actuator::BeginIntent(std::int64_t event_id, const DeviceConfig& device, ActionResult* result,
+                           std::int64_t* action_id) {
+  if (dry_run_) {
+    result->detail = "dry run: would call " + result->endpoint + "; nothing sent";
+    return false;
+  }
+  if (journal_ == nullptr) return true;
+  auto id = journal_->RecordIntent(event_id, {result->action, result->endpoint, device.id, NowMs()});
+  if (!id.ok()) {
+    if (IsAlreadyJournaled(id.status())) {
+      result->detail = "already sent before (journal holds the intent): not sent again";
+    } else {
+      // Fail closed: an action we cannot journal is an action we do not send.
+      result->detail = "journal refused the intent, nothing sent: " + id.status().ToString();
+    }
+    return false;
+  }
+  *action_id = *id;
+  return true;
+}
+
+void Actuator::Finish(std::int64_t action_id, const Status& status, ActionResult* result) {
+  result->ok = status.ok();
+  result->detail = status.ok() ? result->endpoint + " succeeded" : status.ToString();
+  if (journal_ == nullptr || action_id == 0) return;
+  Status s = journal_->RecordOutcome(action_id, {status.ok() ? "ok" : "failed",
+                                                 status.ok() ? "" : status.ToString(), NowMs()});
+  if (!s.ok()) log::Error("journal: cannot record the outcome of action " + std::to_string(action_id) + ": " + s.ToString());
+}
+
+ActionResult Actuator::Approve(std::int64_t event_id, const DeviceConfig& device,
+                               const Secret* password) {
+  ActionResult r;
+  r.action = "approve";
+  const bool has_password = password != nullptr && !password->empty();
+  r.endpoint = ApproveEndpoint(device, has_password);
+  if (r.endpoint.empty()) {
+    r.detail = Supports(device.type, Endpoint::kOpenDoorWithPassword)
+                   ? "cannot open " + device.id + ": a Zigbee lock opens only with its door password, and the config holds none"
+                   : "cannot open " + device.id + ": the reference lists no remote unlock for a " +
+                         std::string(LockTypeDescription(device.type));
+    return r;
+  }
+  const LockType t = device.type;
+  if (Supports(t, Endpoint::kPasswordFreeOpenV11) && !device.channel) {
+    r.detail = "cannot open " + device.id + ": an access control device needs a channel in the config";
+    return r;
+  }
+  std::int64_t action_id = 0;
+  if (!BeginIntent(event_id, device, &r, &action_id)) return r;
+  r.sent = true;
+  auto ticket = api_->GetPasswordTicket(device.id);
+  if (!ticket.ok()) {
+    // The door call never went out: the request failed before acting.
+    r.sent = false;
+    Finish(action_id, ticket.status().WithContext("no ticket, door call not sent"), &r);
+    return r;
+  }
+  Status s;
+  if (r.endpoint == EndpointName(Endpoint::kPasswordFreeOpenV11)) {
+    s = api_->PasswordFreeUnlockChannel(device.id, ticket->ticket_id, *device.channel);
+  } else if (r.endpoint == EndpointName(Endpoint::kDoorOperate)) {
+    s = api_->DoorOperate(device.id, ticket->ticket_id, true);
+  } else if (r.endpoint == EndpointName(Endpoint::kPasswordFreeOpen)) {
+    s = api_->PasswordFreeUnlock(device.id, ticket->ticket_id);
+  } else {
+    s = api_->UnlockWithPassword(device.id, *ticket, *password);
+  }
+  Finish(action_id, s, &r);
+  return r;
+}
+
+ActionResult Actuator::Reject(std::int64_t event_id, const DeviceConfig& device) {
+  ActionResult r;
+  r.action = "reject";
+  if (!Supports(device.type, Endpoint::kRevokePasswordFree)) {
+    r.detail = "refused; the reference lists no revoke call for a " +
+               std::string(LockTypeDescription(device.type)) + ", so nothing was sent (the request times out on the lock)";
+    return r;
+  }
+  r.endpoint = std::string(EndpointName(Endpoint::kRevokePasswordFree));
+  std::int64_t action_id = 0;
+  if (!BeginIntent(event_id, device, &r, &action_id)) return r;
+  r.sent = true;
+  Finish(action_id, api_->RevokePasswordFree(device.id, RevokeReason::kRejected), &r);
+  return r;
+}
+
+}  // namespace lockpipe

@@ -1,0 +1,70 @@
+// Actions: carrying a verdict out on a lock, with the journal as the witness.
+//
+// Approve picks the call the reference lists for the device's lock type: a
+// fresh password ticket, then
+//   - v1.1 password-free open-door with the device's channel (access control),
+//   - door-operate open=true (all-in-one Wi-Fi and Zigbee locks),
+//   - v1.0 password-free open-door (the other types that list it),
+//   - open-door with the password (Zigbee locks, only when the config holds a
+//     reference to the door password);
+// a type with none of these (a plain Wi-Fi lock) cannot be opened remotely and
+// nothing is sent. Reject revokes the request (type 1, rejected) where the
+// lock type lists the revoke call, and records that it could not elsewhere.
+// Escalate sends nothing: a person decides.
+//
+// Every call that may open or refuse a door is journaled as an intent before
+// it is sent and with its outcome after. An intent already in the journal for
+// the same event and action means the call was (or may have been) sent
+// before: it is never sent again.
+//
+// Thread-safety: an Actuator belongs to one thread (it uses that thread's
+// LockApi); the Journal is shared and thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "base/secret.h"
+#include "fetch/lock_api.h"
+#include "pipeline/config.h"
+#include "pipeline/journal.h"
+
+namespace lockpipe {
+
+struct ActionResult {
+  std::string action;    // "approve", "reject" or "none"
+  std::string endpoint;  // the call made or that would be made ("" for none)
+  bool sent = false;     // a call that acts on the lock went out
+  bool ok = false;       // it succeeded
+  std::string detail;    // what happened, for a person; never a secret
+};
+
+class Actuator {
+ public:
+  // `journal` may be null (no journal); `dry_run` decides and sends nothing
+  // (and `api` may then be null).
+  Actuator(LockApi* api, Journal* journal, bool dry_run);
+
+  // Carries out `verdict` for the event. `password` is the door password for
+  // Zigbee locks (may be null). Never throws; a failure is in the result.
+  ActionResult Carry(std::int64_t event_id, const DeviceConfig& device, Verdict verdict,
+                     const Secret* password);
+
+ private:
+  ActionResult Approve(std::int64_t event_id, const DeviceConfig& device, const Secret* password);
+  ActionResult Reject(std::int64_t event_id, const DeviceConfig& device);
+  // Journals the intent; false (with result filled) when it must not be sent.
+  bool BeginIntent(std::int64_t event_id, const DeviceConfig& device, ActionResult* result,
+                   std::int64_t* action_id);
+  void Finish(std::int64_t action_id, const Status& status, ActionResult* result);
+
+  LockApi* api_;
+  Journal* journal_;
+  bool dry_run_;
+};
+
+// The endpoint Approve would use for a device, or "" when none applies.
+std::string ApproveEndpoint(const DeviceConfig& device, bool has_password);
+
+}  // namespace lockpipe

@@ -1,0 +1,169 @@
+// lockpipe batch: process a list of captures (remote or local), report, exit.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+
+#include "base/file_util.h"
+#include "base/log.h"
+#include "pipeline/cli/runtime.h"
+#include "pipeline/sources.h"
+
+namespace lockpipe::cli {
+namespace {
+
+// A one-line progress bar on a terminal; nothing otherwise.
+class Progress {
+ public:
+  Progress(bool enabled, std::int64_t total) : enabled_(enabled), total_(total) {}
+  void Update(std::int64_t done, bool final_update = false) {
+    if (!enabled_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (!final_update && now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    double secs = std::chrono::duration<double>(now - start_).count();
+    double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
+    const int width = 30;
+    int fill = total_ > 0 ? static_cast<int>(width * done / total_) : 0;
+    std::string bar(static_cast<std::size_t>(fill), '=');
+    bar.resize(width, ' ');
+    double eta = rate > 0 && total_ > done ? static_cast<double>(total_ - done) / rate : 0;
+    std::fprintf(stderr, "\r  %lld/%lld [%s] %.1f/s  ETA %d:%02d ", static_cast<long long>(done),
+                 static_cast<long long>(total_), bar.c_str(), rate, static_cast<int>(eta) / 60,
+                 static_cast<int>(eta) % 60);
+    if (final_update) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  bool enabled_;
+  std::int64_t total_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_{};
+};
+
+int RunBatch(int argc, char** argv) {
+  const std::string cmd = "batch";
+  po::options_description opts("Options");
+  AddRuntimeOptions(opts);
+  opts.add_options()
+      ("input,i", po::value<std::string>()->required(), "the list of captures (JSON lines; '-' = stdin)")
+      ("report,o", po::value<std::string>(), "JSON-lines report, one line per capture and a summary line")
+      ("act", "send the decisions to the locks (default: decide and journal only)")
+      ("no-outputs", "write no thumbnails, contact sheets or records");
+  po::positional_options_description pos;
+  pos.add("input", 1);
+  po::variables_map vm;
+  int rc = 0;
+  if (!ParseCommandLine(argc, argv, cmd, "lockpipe batch --config rules.toml LIST.jsonl [-o report.jsonl]", opts, pos,
+                        "Processes every capture in a list — decrypt, decode, thumbnails, faces, rules —\n"
+                        "writes the outputs (under the config's outputs.dir) and a report, and exits.\n"
+                        "Decisions are journaled; nothing is sent to a lock unless --act is given (and\n"
+                        "then a stale capture is still never approved).\n\n"
+                        "Each line of the list is a JSON object:\n"
+                        "  {\"url\": \"https://...\", \"file_key\": \"...\", \"device\": \"front-door\", \"kind\": \"unlock\", \"id\": \"a1\"}\n"
+                        "  {\"path\": \"captures/0001.enc\", \"key_env\": \"FILE_KEY\", \"device\": \"front-door\", \"kind\": \"alert\"}\n"
+                        "A \"path\" with no key is read as plaintext media; relative paths are taken\n"
+                        "from the list's folder. Exit status: 0 when every capture was analysed,\n"
+                        "1 when any failed (they are in the report), 130 when interrupted.",
+                        &vm, &rc))
+    return rc;
+  const std::string list = vm["input"].as<std::string>();
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (list != "-") {
+    file.open(list);
+    if (!file) return Fail(cmd, IoError(list + ": cannot open: " + ErrnoText(errno)));
+    in = &file;
+  }
+  // Count the lines first for the progress bar (cheap next to the work).
+  std::int64_t total = 0;
+  if (list != "-") {
+    std::ifstream count(list);
+    std::string l;
+    while (std::getline(count, l))
+      if (!l.empty() && l[0] != '#') ++total;
+  }
+
+  auto rt = MakeRuntime(vm, /*need_cloud=*/vm.count("act") > 0);
+  if (!rt.ok()) return Fail(cmd, rt.status());
+  Runtime& r = **rt;
+  PipelineOptions popts = PipelineOptionsFrom(vm);
+  popts.act = vm.count("act") > 0;
+  popts.write_outputs = !vm.count("no-outputs");
+
+  std::optional<AtomicFile> report;
+  if (vm.count("report")) {
+    auto f = AtomicFile::Create(vm["report"].as<std::string>());
+    if (!f.ok()) return Fail(cmd, f.status());
+    report = std::move(f).value();
+  }
+  Status report_status;
+  const bool as_json = vm.count("json") > 0;
+  const bool tty = isatty(2) && !as_json;
+  Progress progress(tty && total > 0, total);
+  std::mutex mu;
+  std::int64_t done = 0;
+  r.deps.on_report = [&](const EventReport& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    ++done;
+    if (report && report_status.ok()) report_status = report->Write(e.ToJson().dump() + "\n");
+    if (as_json) std::cout << e.ToJson().dump() << "\n";
+    else if (!tty) std::cout << DescribeReport(e) << "\n";
+    else if (!e.analysis_ok && !e.duplicate) std::fprintf(stderr, "\r%s\n", DescribeReport(e).c_str());
+    progress.Update(done);
+  };
+
+  Pipeline* running = nullptr;
+  SignalWatcher signals([&] {
+    if (running) running->Abort();
+  });
+  Pipeline pipeline(r.config, popts, r.deps);
+  if (auto s = pipeline.Start(); !s.ok()) return Fail(cmd, s);
+  running = &pipeline;
+
+  const std::string dir = list == "-" ? "." : std::filesystem::path(list).parent_path().string();
+  std::string line;
+  int line_no = 0;
+  Status input_status;
+  while (!pipeline.aborted() && std::getline(*in, line)) {
+    ++line_no;
+    if (line.empty() || line[0] == '#') continue;
+    auto job = ParseBatchLine(line, dir.empty() ? "." : dir, line_no, list == "-" ? "stdin" : list);
+    if (!job.ok()) {
+      input_status = job.status();
+      pipeline.Abort();
+      break;
+    }
+    if (!pipeline.Submit(std::move(job).value())) break;
+  }
+  pipeline.Finish();
+  progress.Update(done, true);
+  auto st = pipeline.stats();
+  nlohmann::json summary = {{"summary", {{"captures", st.done}, {"analysis_failed", st.failed},
+                                         {"approved", st.approved}, {"rejected", st.rejected},
+                                         {"escalated", st.escalated}, {"already_seen", st.duplicates},
+                                         {"lock_calls_ok", st.actions_ok}, {"lock_calls_failed", st.actions_failed},
+                                         {"interrupted", signals.fired()}}}};
+  if (report) {
+    if (report_status.ok()) report_status = report->Write(summary.dump() + "\n");
+    if (report_status.ok()) report_status = report->Commit();
+    if (!report_status.ok()) return Fail(cmd, report_status);
+  }
+  std::cerr << "lockpipe batch: " << st.done << " capture(s): " << st.failed << " failed analysis, " << st.approved
+            << " approved, " << st.rejected << " rejected, " << st.escalated << " escalated, " << st.duplicates
+            << " already seen" << (popts.act ? "" : " (nothing sent: no --act)") << "\n";
+  if (!input_status.ok()) return Fail(cmd, input_status);
+  if (signals.fired()) return kExitInterrupted;
+  if (!pipeline.error().ok()) return Fail(cmd, pipeline.error());
+  return st.failed > 0 ? kExitFailure : kExitOk;
+}
+
+}  // namespace
+
+LOCKPIPE_COMMAND("batch", "process a list of captures (decrypt, thumbnails, faces, rules), report, exit", RunBatch);
+
+}  // namespace lockpipe::cli

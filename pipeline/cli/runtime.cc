@@ -1,0 +1,145 @@
+#include "pipeline/cli/runtime.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <sstream>
+
+#include "base/log.h"
+
+namespace lockpipe::cli {
+
+void AddRuntimeOptions(po::options_description& options) {
+  options.add_options()
+      ("config,c", po::value<std::string>()->required(), "rules file (TOML); see samples/rules.toml")
+      ("journal", po::value<std::string>(), "journal file (default: $LOCKPIPE_JOURNAL, else lockpipe-journal.db here)")
+      ("no-journal", "keep no journal (nothing is remembered across runs)")
+      ("endpoint", po::value<std::string>(), "cloud base URL, overriding the config (e.g. http://127.0.0.1:8080)")
+      ("region", po::value<std::string>(), "cloud region (cn, us, us-east, eu, eu-west, in), overriding the config")
+      ("credentials", po::value<std::string>(), "credentials file (chmod 600), overriding the config; else TUYA_CLIENT_ID/TUYA_CLIENT_SECRET")
+      ("ca-file", po::value<std::string>(), "PEM file of the CA to trust for the cloud's TLS")
+      ("insecure", "do not verify the cloud's TLS certificate (prints a warning)")
+      ("dry-run", "decide and journal, but send nothing to the locks")
+      ("threads", po::value<int>()->default_value(0), "analysis threads (0 = one per core)")
+      ("fetch-threads", po::value<int>()->default_value(2), "download threads")
+      ("json", "print one JSON object per capture instead of a readable line")
+      ("verbose,v", "log more");
+}
+
+PipelineOptions PipelineOptionsFrom(const po::variables_map& vm) {
+  PipelineOptions o;
+  o.analyze_threads = vm["threads"].as<int>();
+  o.fetch_threads = vm["fetch-threads"].as<int>();
+  return o;
+}
+
+Result<std::unique_ptr<Runtime>> MakeRuntime(const po::variables_map& vm, bool need_cloud) {
+  auto rt = std::make_unique<Runtime>();
+  if (vm.count("verbose")) log::SetLevel(log::Level::kDebug);
+  ASSIGN_OR_RETURN(rt->config, LoadConfig(vm["config"].as<std::string>()));
+  if (vm.count("dry-run")) rt->config.safety.dry_run = true;
+
+  if (!vm.count("no-journal")) {
+    std::string db = "lockpipe-journal.db";
+    if (const char* env = std::getenv("LOCKPIPE_JOURNAL"); env != nullptr && *env != '\0') db = env;
+    if (vm.count("journal")) db = vm["journal"].as<std::string>();
+    ASSIGN_OR_RETURN(rt->journal, Journal::Open(db));
+    rt->deps.journal = rt->journal.get();
+    // A crash between an intent and its outcome: report, never resend.
+    auto unknown = rt->journal->UnknownOutcomes();
+    if (unknown.ok()) {
+      for (const auto& a : *unknown) {
+        log::Warn("journal: action " + std::to_string(a.id) + " (" + a.action + " " + a.device_id + " via " +
+                  a.endpoint + ") has no recorded outcome: it may or may not have reached the lock; not resent");
+        (void)rt->journal->MarkUnknown(a.id);
+      }
+    }
+  }
+
+  const auto& cloud = rt->config.cloud;
+  rt->curl.ca_file = vm.count("ca-file") ? vm["ca-file"].as<std::string>() : cloud.ca_file;
+  rt->curl.insecure = vm.count("insecure") || cloud.insecure;
+  CurlOptions curl = rt->curl;
+  rt->deps.make_http = [curl]() -> Result<std::unique_ptr<HttpClient>> {
+    ASSIGN_OR_RETURN(auto c, CurlHttpClient::Create(curl));
+    return std::unique_ptr<HttpClient>(std::move(c));
+  };
+
+  std::string creds = vm.count("credentials") ? vm["credentials"].as<std::string>()
+                      : cloud.credentials_from_env ? "" : cloud.credentials_file;
+  std::string endpoint = vm.count("endpoint") ? vm["endpoint"].as<std::string>() : cloud.endpoint;
+  std::string region = vm.count("region") ? vm["region"].as<std::string>() : cloud.region;
+  auto target = ResolveApiTarget(creds, endpoint, region);
+  if (!target.ok()) {
+    if (need_cloud) return target.status();
+    // A batch of local files needs no cloud: any call fails closed.
+    rt->deps.make_api = []() -> Result<std::unique_ptr<LockApi>> {
+      return std::unique_ptr<LockApi>(nullptr);
+    };
+    return rt;
+  }
+  rt->tokens = std::make_shared<TokenManager>(target->base_url, target->credentials);
+  auto tokens = rt->tokens;
+  rt->deps.make_api = [tokens, curl]() -> Result<std::unique_ptr<LockApi>> {
+    ASSIGN_OR_RETURN(auto api, MakeTuyaLockApi(tokens, curl));
+    return std::unique_ptr<LockApi>(std::move(api));
+  };
+  return rt;
+}
+
+std::string DescribeReport(const EventReport& r) {
+  std::ostringstream o;
+  std::string verdict = r.duplicate ? "SKIP" : r.verdict;
+  for (auto& c : verdict) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  o << "[" << verdict << "] " << r.device_name;
+  if (!r.lock_type.empty()) o << " (" << r.lock_type << ")";
+  o << " " << r.kind;
+  if (r.event_id) o << " #" << r.event_id;
+  if (!r.label.empty() && r.source == "batch") o << " [" << r.label << "]";
+  o << ": ";
+  if (r.duplicate) {
+    o << r.reason;
+    return o.str();
+  }
+  if (r.analysis_ok) {
+    o << r.media_type << ", " << r.faces << (r.faces == 1 ? " face" : " faces");
+    if (r.best_score >= 0) o << " (best score " << static_cast<int>(r.best_score * 100 + 0.5f) / 100.0 << ")";
+    o << "; ";
+  }
+  o << r.reason << " → " << r.action.detail;
+  if (!r.contact_sheet.empty()) o << "\n        evidence: " << r.contact_sheet;
+  return o.str();
+}
+
+SignalWatcher::SignalWatcher(std::function<void()> on_signal) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  thread_ = std::thread([this, set, on_signal = std::move(on_signal)] {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) continue;
+      if (done_) return;
+      if (fired_.exchange(true)) {
+        static const char kMsg[] = "\nlockpipe: second interrupt, exiting now\n";
+        (void)!write(2, kMsg, sizeof kMsg - 1);
+        _exit(kExitInterrupted);
+      }
+      static const char kMsg[] = "\nlockpipe: interrupted; finishing captures in flight (Ctrl-C again to quit at once)\n";
+      (void)!write(2, kMsg, sizeof kMsg - 1);
+      on_signal();
+    }
+  });
+}
+
+SignalWatcher::~SignalWatcher() {
+  done_ = true;
+  pthread_kill(thread_.native_handle(), SIGTERM);  // wakes sigwait; done_ makes it return
+  thread_.join();
+}
+
+}  // namespace lockpipe::cli

@@ -1,0 +1,53 @@
+// What `lockpipe run` and `lockpipe batch` share: loading the config, opening
+// the journal, making one lock API client per thread, printing reports, and
+// the one shutdown path for Ctrl-C.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "fetch/credentials.h"
+#include "pipeline/cli/command.h"
+#include "pipeline/config.h"
+#include "pipeline/journal.h"
+#include "pipeline/pipeline.h"
+
+namespace lockpipe::cli {
+
+struct Runtime {
+  Config config;
+  std::unique_ptr<Journal> journal;
+  std::shared_ptr<TokenManager> tokens;  // null when no cloud is needed
+  CurlOptions curl;
+  PipelineDeps deps;
+};
+
+// --config, --journal, --endpoint, --region, --credentials, --ca-file, --insecure,
+// --dry-run, --threads, --fetch-threads.
+void AddRuntimeOptions(po::options_description& options);
+// `need_cloud` false lets a batch of local files run without credentials.
+Result<std::unique_ptr<Runtime>> MakeRuntime(const po::variables_map& vm, bool need_cloud);
+PipelineOptions PipelineOptionsFrom(const po::variables_map& vm);
+
+// One line a person reads, for a finished capture.
+std::string DescribeReport(const EventReport& r);
+
+// Blocks SIGINT and SIGTERM in every thread started after it and runs
+// `on_signal` on a watcher thread at the first one; a second one exits at
+// once (status 130). Call before starting any other thread.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(std::function<void()> on_signal);
+  ~SignalWatcher();
+  bool fired() const { return fired_; }
+
+ private:
+  std::atomic<bool> fired_{false};
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+}  // namespace lockpipe::cli

@@ -1,0 +1,509 @@
+#include "pipeline/pipeline.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+#include "base/file_util.h"
+#include "base/log.h"
+#include "decoders/media_container.h"
+#include "decoders/media_decoder.h"
+#include "fetch/lock_types.h"
+#include "fetch/media_download.h"
+#include "pipeline/face_detector.h"
+
+namespace lockpipe {
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string SafePathComponent(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+    out += ok ? c : '_';
+    if (out.size() >= 80) break;
+  }
+  while (!out.empty() && out.front() == '.') out.front() = '_';
+  if (out.empty()) out = "_";
+  return out;
+}
+
+namespace {
+
+bool IsVideoPath(std::string path) {
+  if (auto q = path.find_first_of("?#"); q != std::string::npos) path.resize(q);
+  std::transform(path.begin(), path.end(), path.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const char* ext : {".mp4", ".m4v", ".mov", ".3gp"}) {
+    std::string e(ext);
+    if (path.size() >= e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0) return true;
+  }
+  return false;
+}
+
+const char* KindWord(MediaKind k) { return k == MediaKind::kAlert ? "alert" : "unlock"; }
+
+}  // namespace
+
+struct Pipeline::Fetched {
+  CaptureJob job;
+  const DeviceConfig* device = nullptr;
+  std::int64_t event_id = 0;
+  bool duplicate = false;
+  Status error;
+  // Declared before `media`, so a range source is destroyed before its client.
+  std::unique_ptr<HttpClient> http;
+  std::unique_ptr<RandomAccessSource> media;
+};
+
+struct Pipeline::Analyzed {
+  std::unique_ptr<Fetched> fetched;
+  EventReport report;
+  std::vector<FaceObservation> faces;
+  std::string out_dir;
+};
+
+nlohmann::json EventReport::ToJson() const {
+  nlohmann::json j = {
+      {"event_id", event_id},     {"capture", capture_key}, {"device", device_id},
+      {"device_name", device_name}, {"lock_type", lock_type}, {"kind", kind},
+      {"source", source},         {"duplicate", duplicate}, {"analysis_ok", analysis_ok},
+      {"faces", faces},           {"verdict", verdict},     {"rule", rule},
+      {"reason", reason},
+  };
+  if (!label.empty()) j["label"] = label;
+  if (!error.empty()) j["error"] = error;
+  if (!media_type.empty()) {
+    j["media"] = {{"type", media_type}, {"width", width}, {"height", height}, {"duration_s", duration_s}};
+  }
+  if (best_score >= 0) j["best_face_score"] = best_score;
+  j["action"] = {{"action", action.action}, {"endpoint", action.endpoint}, {"sent", action.sent},
+                 {"ok", action.ok}, {"detail", action.detail}};
+  if (!thumbnails.empty()) j["thumbnails"] = thumbnails;
+  if (!contact_sheet.empty()) j["contact_sheet"] = contact_sheet;
+  if (!record.empty()) j["record"] = record;
+  j["latency_ms"] = latency_ms;
+  return j;
+}
+
+Pipeline::Pipeline(const Config& config, PipelineOptions options, PipelineDeps deps)
+    : config_(config),
+      rules_(config),
+      options_(options),
+      deps_(std::move(deps)),
+      jobs_(options.queue_capacity ? options.queue_capacity : 4),
+      fetched_(options.queue_capacity ? options.queue_capacity : 4),
+      analyzed_(options.queue_capacity ? options.queue_capacity : 4) {
+  if (options_.analyze_threads <= 0)
+    options_.analyze_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  if (options_.fetch_threads <= 0) options_.fetch_threads = 1;
+  if (options_.video_thumbnails <= 0) options_.video_thumbnails = config_.outputs.thumbnail_count;
+}
+
+Pipeline::~Pipeline() {
+  if (started_ && !finished_) {
+    Abort();
+    Finish();
+  }
+}
+
+Status Pipeline::Start() {
+  if (started_) return InternalError("pipeline started twice");
+  FaceDetectorOptions fo;
+  fo.min_face_size = config_.detector.min_face;
+  fo.score_threshold = static_cast<float>(config_.detector.score_threshold);
+  if (config_.detector.kind == DetectorKind::kYuNet) fo.model_path = config_.detector.model;
+  for (int i = 0; i < options_.analyze_threads; ++i) {
+    ASSIGN_OR_RETURN(auto d, MakeFaceDetector(fo));
+    detectors_.push_back(std::move(d));
+  }
+  // One API client per fetch thread and one for the act thread.
+  for (int i = 0; i < options_.fetch_threads + 1; ++i) {
+    ASSIGN_OR_RETURN(auto api, deps_.make_api());
+    apis_.push_back(std::move(api));
+  }
+  for (int i = 0; i < options_.fetch_threads; ++i) {
+    ASSIGN_OR_RETURN(auto http, deps_.make_http());
+    https_.push_back(std::move(http));
+  }
+  started_ = true;
+  fetchers_left_ = options_.fetch_threads;
+  analyzers_left_ = options_.analyze_threads;
+  for (int i = 0; i < options_.fetch_threads; ++i) {
+    fetchers_.emplace_back(&Pipeline::FetchWorker, this, apis_[static_cast<std::size_t>(i)].get(),
+                           https_[static_cast<std::size_t>(i)].get());
+  }
+  for (int i = 0; i < options_.analyze_threads; ++i) analyzers_.emplace_back(&Pipeline::AnalyzeWorker, this, i);
+  actors_.emplace_back(&Pipeline::ActWorker, this, apis_.back().get());
+  return Status::Ok();
+}
+
+bool Pipeline::Submit(CaptureJob job) {
+  if (aborted_) return false;
+  if (job.received_at_ms == 0) job.received_at_ms = NowMs();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.submitted;
+  }
+  return jobs_.Push(std::move(job));
+}
+
+void Pipeline::Finish() {
+  if (!started_ || finished_) return;
+  jobs_.Close();
+  for (auto& t : fetchers_) t.join();
+  for (auto& t : analyzers_) t.join();
+  for (auto& t : actors_) t.join();
+  finished_ = true;
+}
+
+void Pipeline::Abort() {
+  aborted_ = true;
+  std::size_t dropped = jobs_.CloseAndDrain();
+  if (dropped > 0) log::Warn("stopping: " + std::to_string(dropped) + " queued capture(s) not started");
+}
+
+PipelineStats Pipeline::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+Status Pipeline::error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return error_;
+}
+
+void Pipeline::SetError(const Status& s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (error_.ok()) error_ = s;
+}
+
+// --- fetch -----------------------------------------------------------------
+
+void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
+  while (auto job = jobs_.Pop()) {
+    auto item = std::make_unique<Fetched>();
+    item->job = std::move(*job);
+    CaptureJob& j = item->job;
+    item->device = config_.FindDevice(j.device_id);
+    if (item->device == nullptr) {
+      item->error = NotFound("device " + j.device_id + " is not in the config");
+    } else if (j.where == CaptureJob::Where::kLatest && api == nullptr) {
+      item->error = InvalidArgument("no cloud configured: cannot ask for the latest capture");
+    } else if (j.where == CaptureJob::Where::kLatest) {
+      auto url = api->GetLatestMediaUrl(j.device_id, j.kind);
+      if (url.ok() && url->file_url.empty()) {
+        item->error = NotFound(j.device_id + ": no " + KindWord(j.kind) + " media in the cloud's window");
+      } else if (url.ok()) {
+        j.url = url->file_url;
+        j.file_key = url->file_key;
+        j.file_path = url->file_path;
+        j.where = CaptureJob::Where::kUrl;
+      } else {
+        item->error = url.status();
+      }
+    }
+    if (j.capture_key.empty()) {
+      std::string ref = !j.file_path.empty() ? j.file_path
+                        : !j.url.empty()     ? StripMediaRef(j.url)
+                        : !j.path.empty()    ? j.path
+                                             : "webhook:" + j.label;
+      j.capture_key = j.device_id + "|" + KindWord(j.kind) + "|" + ref;
+    }
+    if (deps_.journal != nullptr) {
+      EventRecord ev{j.capture_key, j.device_id, KindWord(j.kind), j.source,
+                     !j.file_path.empty() ? j.file_path : !j.url.empty() ? j.url : j.path,
+                     j.captured_at_ms ? j.captured_at_ms : j.received_at_ms, j.received_at_ms};
+      auto id = deps_.journal->BeginEvent(ev);
+      if (!id.ok()) {
+        // Without a journal entry the capture cannot be decided safely.
+        log::Error("journal: " + id.status().ToString() + "; capture " + j.capture_key + " skipped");
+        SetError(id.status());
+        item->duplicate = true;
+      } else if (!id->has_value()) {
+        item->duplicate = true;
+      } else {
+        item->event_id = **id;
+      }
+    }
+    if (!item->duplicate && item->error.ok()) {
+      if (j.where == CaptureJob::Where::kFile) {
+        auto file = FileRandomAccessSource::Open(j.path);
+        if (!file.ok()) {
+          item->error = file.status();
+        } else if (j.file_key.empty()) {
+          item->media = std::move(file).value();
+        } else {
+          auto dec = media::RandomAccessDecryptor::Open(std::move(file).value(), j.file_key);
+          if (dec.ok()) item->media = std::make_unique<media::DecryptedSource>(std::move(dec).value());
+          else item->error = dec.status();
+        }
+      } else if (IsVideoPath(!j.file_path.empty() ? j.file_path : j.url)) {
+        // A video is read in byte ranges as the decoder asks: its own client,
+        // handed to the analyze thread with the source.
+        auto own = deps_.make_http();
+        if (!own.ok()) {
+          item->error = own.status();
+        } else {
+          item->http = std::move(own).value();
+          auto src = HttpRangeSource::Open(*item->http, j.url);
+          if (!src.ok()) {
+            item->error = src.status();
+          } else {
+            auto dec = media::RandomAccessDecryptor::Open(std::move(src).value(), j.file_key);
+            if (dec.ok()) item->media = std::make_unique<media::DecryptedSource>(std::move(dec).value());
+            else item->error = dec.status();
+          }
+        }
+      } else {
+        // A photo is decrypted as it downloads.
+        auto dec = media::StreamDecryptor::Create(j.file_key, RedactUrl(j.url));
+        if (!dec.ok()) {
+          item->error = dec.status();
+        } else {
+          std::vector<std::uint8_t> plain;
+          auto n = StreamDownload(*http, j.url, [&](std::string_view chunk) {
+            return dec->Update(std::span(reinterpret_cast<const std::uint8_t*>(chunk.data()), chunk.size()), &plain);
+          });
+          Status s = n.ok() ? dec->Finish(&plain) : n.status();
+          if (s.ok()) item->media = std::make_unique<MemorySource>(std::move(plain), RedactUrl(j.url));
+          else item->error = s;
+        }
+      }
+    }
+    if (!fetched_.Push(std::move(item))) break;
+  }
+  if (--fetchers_left_ == 0) fetched_.Close();
+}
+
+// --- analyze ---------------------------------------------------------------
+
+void Pipeline::AnalyzeWorker(int index) {
+  FaceDetector& detector = *detectors_[static_cast<std::size_t>(index)];
+  while (auto item = fetched_.Pop()) {
+    auto analyzed = Analyze(std::move(*item), detector);
+    if (!analyzed_.Push(std::move(analyzed))) break;
+  }
+  if (--analyzers_left_ == 0) analyzed_.Close();
+}
+
+std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> item,
+                                                       FaceDetector& detector) {
+  auto a = std::make_unique<Analyzed>();
+  EventReport& r = a->report;
+  const CaptureJob& j = item->job;
+  r.event_id = item->event_id;
+  r.capture_key = j.capture_key;
+  r.device_id = j.device_id;
+  r.device_name = item->device ? item->device->DisplayName() : j.device_id;
+  r.lock_type = item->device ? std::string(LockTypeName(item->device->type)) : "";
+  r.kind = KindWord(j.kind);
+  r.source = j.source;
+  r.label = j.label;
+  r.duplicate = item->duplicate;
+  if (item->duplicate || !item->error.ok()) {
+    r.error = item->error.ok() ? "" : item->error.ToString();
+    a->fetched = std::move(item);
+    return a;
+  }
+
+  Status status;
+  std::vector<media::Thumbnail> thumbs;
+  std::uint8_t head[media::kSniffBytes] = {};
+  auto got = item->media->ReadAt(0, head);
+  media::ContentType type = media::SniffContent(std::span(head, got.ok() ? *got : 0));
+  r.media_type = media::ContentTypeName(type);
+  if (!got.ok()) {
+    status = got.status();
+  } else if (type == media::ContentType::kUnknown) {
+    status = Corrupt(item->media->name() + ": decrypted content is not a JPEG, PNG or MP4: wrong key or not lock media");
+  } else {
+    media::ThumbnailRequest req;
+    const bool video = type == media::ContentType::kMp4;
+    req.mode = video ? media::ThumbnailMode::kSpread : media::ThumbnailMode::kFirst;
+    req.count = video ? options_.video_thumbnails : 1;
+    req.keyframes_only = video && options_.keyframes_only;
+    req.max_width = 960;
+    req.max_height = 960;
+    auto t = media::ExtractThumbnails(*item->media, req);
+    if (t.ok() && t->empty()) status = Corrupt(item->media->name() + ": no decodable frame");
+    else if (t.ok()) thumbs = std::move(t).value();
+    else status = t.status();
+  }
+
+  // Faces on every thumbnail; the frame with the most faces is the evidence.
+  std::vector<std::vector<Face>> per_frame;
+  for (auto& th : thumbs) {
+    if (!status.ok()) break;
+    auto faces = detector.Detect(th.image);
+    if (!faces.ok()) {
+      status = faces.status();
+      break;
+    }
+    for (const auto& f : *faces) th.boxes.push_back(f.box);
+    per_frame.push_back(std::move(faces).value());
+  }
+  if (status.ok()) {
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < per_frame.size(); ++i)
+      if (per_frame[i].size() > per_frame[best].size()) best = i;
+    if (!per_frame.empty()) {
+      for (const auto& f : per_frame[best]) {
+        a->faces.push_back({f.score ? *f.score : -1.0f, f.box.width, f.box.height});
+        if (f.score) r.best_score = std::max(r.best_score, *f.score);
+      }
+    }
+    r.faces = static_cast<int>(a->faces.size());
+    r.width = thumbs.front().image.cols;
+    r.height = thumbs.front().image.rows;
+    r.duration_s = thumbs.back().seconds;
+  }
+  r.analysis_ok = status.ok();
+  if (!status.ok()) r.error = status.ToString();
+
+  // Outputs: thumbnails with their boxes, a contact sheet, the plaintext media.
+  if (options_.write_outputs && !thumbs.empty()) {
+    std::string tag = r.event_id ? std::to_string(r.event_id) : SafePathComponent(j.label.empty() ? j.capture_key : j.label);
+    a->out_dir = config_.outputs.dir + "/" + SafePathComponent(j.device_id) + "/" + tag + "-" + r.kind;
+    std::error_code ec;
+    std::filesystem::create_directories(a->out_dir, ec);
+    if (ec) {
+      log::Error("outputs: cannot create " + a->out_dir + ": " + ec.message());
+    } else {
+      if (config_.outputs.thumbnails) {
+        for (std::size_t i = 0; i < thumbs.size(); ++i) {
+          cv::Mat drawn = thumbs[i].image.clone();
+          if (i < per_frame.size()) DrawFaces(drawn, per_frame[i]);
+          std::string p = a->out_dir + "/thumb-" + std::to_string(i) + ".jpg";
+          if (auto s = media::WriteJpeg(p, drawn, 85); s.ok()) r.thumbnails.push_back(p);
+          else log::Error("outputs: " + s.ToString());
+        }
+      }
+      if (config_.outputs.contact_sheet) {
+        auto sheet = media::MakeContactSheet(thumbs);
+        std::string p = a->out_dir + "/contact-sheet.jpg";
+        if (sheet.ok() && media::WriteJpeg(p, *sheet, 85).ok()) r.contact_sheet = p;
+      }
+      if (config_.outputs.decrypted_media && item->media) {
+        std::string ext = type == media::ContentType::kMp4 ? ".mp4" : type == media::ContentType::kPng ? ".png" : ".jpg";
+        std::string p = a->out_dir + "/media" + ext;
+        auto out = AtomicFile::Create(p);
+        Status s = out.status();
+        std::vector<std::uint8_t> buf(1 << 16);
+        for (std::uint64_t off = 0; s.ok();) {
+          auto n = item->media->ReadAt(off, buf);
+          if (!n.ok()) { s = n.status(); break; }
+          if (*n == 0) { s = out->Commit(); break; }
+          s = out->Write(std::span(buf.data(), *n));
+          off += *n;
+        }
+        if (!s.ok()) log::Error("outputs: " + s.ToString());
+      }
+    }
+  }
+
+  if (deps_.journal != nullptr && r.event_id != 0) {
+    nlohmann::json faces_json = nlohmann::json::array();
+    if (!per_frame.empty()) {
+      for (std::size_t i = 0; i < per_frame.size(); ++i)
+        for (const auto& f : per_frame[i]) {
+          nlohmann::json fj = {{"frame", i}, {"seconds", thumbs[i].seconds},
+                               {"box", {f.box.x, f.box.y, f.box.width, f.box.height}}};
+          if (f.score) fj["score"] = *f.score;
+          faces_json.push_back(fj);
+        }
+    }
+    AnalysisRecord rec{r.analysis_ok, r.error, faces_json.dump(), r.thumbnails, r.contact_sheet,
+                       r.media_type, r.duration_s};
+    if (auto s = deps_.journal->RecordAnalysis(r.event_id, rec); !s.ok()) log::Error("journal: " + s.ToString());
+  }
+  a->fetched = std::move(item);
+  return a;
+}
+
+// --- decide and act ----------------------------------------------------------
+
+void Pipeline::ActWorker(LockApi* api) {
+  // Without a cloud client (a batch of local files) nothing can be sent.
+  Actuator actuator(api, deps_.journal, config_.safety.dry_run || !options_.act || api == nullptr);
+  while (auto item = analyzed_.Pop()) {
+    Act(**item, actuator);
+  }
+}
+
+void Pipeline::Act(Analyzed& a, Actuator& actuator) {
+  EventReport& r = a.report;
+  const Fetched& f = *a.fetched;
+  auto finish = [&] {
+    r.latency_ms = static_cast<double>(NowMs() - f.job.received_at_ms);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.done;
+      if (r.duplicate) ++stats_.duplicates;
+      else {
+        if (!r.analysis_ok) ++stats_.failed;
+        if (r.verdict == "approve") ++stats_.approved;
+        if (r.verdict == "reject") ++stats_.rejected;
+        if (r.verdict == "escalate") ++stats_.escalated;
+        if (r.action.sent) ++(r.action.ok ? stats_.actions_ok : stats_.actions_failed);
+      }
+    }
+    if (deps_.on_report) deps_.on_report(r);
+  };
+  if (r.duplicate) {
+    r.reason = "already in the journal: not decided again";
+    return finish();
+  }
+
+  Decision d;
+  if (!r.analysis_ok) {
+    d = rules_.DecideForError(r.device_id, Corrupt(r.error));
+  } else {
+    Evidence e;
+    e.device_id = r.device_id;
+    e.kind = f.job.kind;
+    e.captured_at = std::chrono::system_clock::time_point(
+        std::chrono::milliseconds(f.job.captured_at_ms ? f.job.captured_at_ms : f.job.received_at_ms));
+    e.now = std::chrono::system_clock::now();
+    e.analysis_ok = true;
+    e.faces = a.faces;
+    d = rules_.Decide(e);
+  }
+  r.verdict = VerdictName(d.verdict);
+  r.rule = d.rule;
+  r.reason = d.reason;
+  const bool dry = config_.safety.dry_run || !options_.act;
+  if (deps_.journal != nullptr && r.event_id != 0) {
+    Status s = deps_.journal->RecordDecision(r.event_id, {r.verdict, r.rule, r.reason, dry, NowMs()});
+    if (!s.ok()) {
+      // Never act on a decision the journal did not take: fail closed.
+      r.action = {"none", "", false, false, "journal refused the decision, nothing sent: " + s.ToString()};
+      return finish();
+    }
+  }
+  if (f.device == nullptr) {
+    r.action = {"none", "", false, false, "device not in the config: nothing sent"};
+  } else {
+    std::optional<Secret> password;
+    if (d.verdict == Verdict::kApprove && f.device->password) {
+      auto p = LoadSecret(*f.device->password, "door password of " + f.device->id);
+      if (p.ok()) password = std::move(p).value();
+      else log::Error(p.status().ToString());
+    }
+    r.action = actuator.Carry(r.event_id, *f.device, d.verdict, password ? &*password : nullptr);
+  }
+  if (!a.out_dir.empty()) {
+    r.record = a.out_dir + "/record.json";
+    if (auto s = WriteFileAtomically(r.record, r.ToJson().dump(2) + "\n"); !s.ok()) {
+      log::Error("outputs: " + s.ToString());
+      r.record.clear();
+    }
+  }
+  finish();
+}
+
+}  // namespace lockpipe

@@ -1,0 +1,232 @@
+#include "pipeline/rules.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace lockpipe {
+
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+// Approvals a little older than the longest window are kept, so that a
+// decision whose `now` is slightly behind another thread's still sees them.
+constexpr std::chrono::seconds kPruneSlack{300};
+
+std::string KindText(MediaKind kind) {
+  return kind == MediaKind::kAlert ? "alert" : "unlock request";
+}
+
+std::string FacesText(const Evidence& e) {
+  if (!e.analysis_ok) return "analysis failed";
+  if (e.faces.empty()) return "no face";
+  std::string out = std::to_string(e.faces.size()) + (e.faces.size() == 1 ? " face (" : " faces (");
+  for (std::size_t i = 0; i < e.faces.size(); ++i) {
+    const FaceObservation& f = e.faces[i];
+    if (i > 0) out += "; ";
+    if (f.score >= 0) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "score %.2f, ", static_cast<double>(f.score));
+      out += buf;
+    }
+    out += std::to_string(f.width) + "x" + std::to_string(f.height) + " px";
+  }
+  return out + ")";
+}
+
+const char* Done(Verdict v) {
+  switch (v) {
+    case Verdict::kApprove:
+      return "approved";
+    case Verdict::kReject:
+      return "rejected";
+    case Verdict::kEscalate:
+      return "escalated";
+  }
+  return "?";
+}
+
+std::string ClockText(int second_of_day) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%02d:%02d", second_of_day / 3600, (second_of_day / 60) % 60);
+  return buf;
+}
+
+std::int64_t AgeSeconds(const Evidence& e) {
+  return std::chrono::floor<std::chrono::seconds>(e.now - e.captured_at).count();
+}
+
+// The facts every reason starts with: "unlock request from Front door, 1 face
+// (score 0.93, 120x140 px), 12 s old".
+std::string Facts(const Evidence& e, const DeviceConfig* device) {
+  return KindText(e.kind) + " from " + (device ? device->DisplayName() : e.device_id) + ", " +
+         FacesText(e) + ", " + std::to_string(AgeSeconds(e)) + " s old";
+}
+
+bool InWindow(const TimeWindow& w, int s) {
+  if (w.from_second < w.to_second) return s >= w.from_second && s < w.to_second;
+  return s >= w.from_second || s < w.to_second;  // crosses midnight
+}
+
+bool DeviceMatches(const RuleConfig& rule, const Evidence& e, const DeviceConfig* device) {
+  if (rule.devices.empty() && rule.groups.empty()) return true;
+  if (std::find(rule.devices.begin(), rule.devices.end(), e.device_id) != rule.devices.end()) {
+    return true;
+  }
+  if (device == nullptr) return false;
+  for (const auto& g : rule.groups) {
+    if (std::find(device->groups.begin(), device->groups.end(), g) != device->groups.end()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool RuleMatches(const RuleConfig& rule, const Evidence& e, const DeviceConfig* device) {
+  if (rule.kind && *rule.kind != e.kind) return false;
+  if (!DeviceMatches(rule, e, device)) return false;
+  if (rule.analysis == AnalysisCondition::kOk && !e.analysis_ok) return false;
+  if (rule.analysis == AnalysisCondition::kFailed && e.analysis_ok) return false;
+  const bool face_conditions =
+      rule.faces_min || rule.faces_max || rule.min_face_score || rule.min_face_size;
+  if (face_conditions) {
+    if (!e.analysis_ok) return false;  // unknown faces are not zero faces
+    const auto n = static_cast<std::int64_t>(e.faces.size());
+    if (rule.faces_min && n < *rule.faces_min) return false;
+    if (rule.faces_max && n > *rule.faces_max) return false;
+    if (rule.min_face_score) {
+      if (e.faces.empty()) return false;
+      for (const auto& f : e.faces) {
+        // A missing score (-1) is below any minimum.
+        if (f.score < 0 || static_cast<double>(f.score) < *rule.min_face_score) return false;
+      }
+    }
+    if (rule.min_face_size) {
+      if (e.faces.empty()) return false;
+      for (const auto& f : e.faces) {
+        if (std::min(f.width, f.height) < *rule.min_face_size) return false;
+      }
+    }
+  }
+  if (rule.max_age_seconds) {
+    const std::int64_t age = AgeSeconds(e);
+    if (age > *rule.max_age_seconds || e.now + kMaxFutureSkew < e.captured_at) return false;
+  }
+  if (rule.time && !InWindow(*rule.time, rule.time->zone.LocalSecondOfDay(e.captured_at))) {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+RuleEngine::RuleEngine(Config config) : config_(std::move(config)) {
+  for (const auto& r : config_.rules) {
+    if (r.rate_limit) {
+      max_window_ = std::max(max_window_, std::chrono::seconds(r.rate_limit->per_seconds));
+    }
+  }
+}
+
+bool RuleEngine::RateLimited(const std::string& device_id, const RateLimit& limit,
+                             Clock::time_point now, int* recent) const {
+  // Caller holds mu_.
+  *recent = 0;
+  const auto it = approvals_.find(device_id);
+  if (it == approvals_.end()) return false;
+  // Approvals dated after `now` (another thread ran ahead) count too: when in
+  // doubt, fewer approvals.
+  const auto from = now - std::chrono::seconds(limit.per_seconds);
+  *recent = static_cast<int>(std::distance(it->second.upper_bound(from), it->second.end()));
+  return *recent >= limit.count;
+}
+
+Decision RuleEngine::Decide(const Evidence& e) {
+  // on_error is never kApprove in a loaded config; a Config built in code is
+  // held to the same rule here.
+  const Verdict on_error =
+      config_.safety.on_error == Verdict::kReject ? Verdict::kReject : Verdict::kEscalate;
+  const DeviceConfig* device = config_.FindDevice(e.device_id);
+  const RuleConfig* matched = nullptr;
+  for (const auto& rule : config_.rules) {
+    if (RuleMatches(rule, e, device)) {
+      matched = &rule;
+      break;
+    }
+  }
+  const std::string facts = Facts(e, device);
+  if (matched == nullptr) {
+    return {Verdict::kEscalate, "", "no rule matched: escalated (" + facts + ")"};
+  }
+  std::string matched_text = "rule '" + matched->name + "' matched: " + facts;
+  if (matched->time) {
+    matched_text += ", at " + ClockText(matched->time->zone.LocalSecondOfDay(e.captured_at)) + " " +
+                    matched->time->zone.name();
+  }
+  if (matched->action != Verdict::kApprove) {
+    return {matched->action, matched->name, matched_text + ": " + Done(matched->action)};
+  }
+
+  // The safety net: an approval has to survive every check below.
+  const std::string would = "rule '" + matched->name + "' would approve";
+  if (e.kind != MediaKind::kUnlockRequest) {
+    // An alert asks nobody to be let in: opening the door on one would be an
+    // unlock that no one requested.
+    return {Verdict::kEscalate, matched->name,
+            "an alert is never approved; " + would + " (" + facts + "): escalated"};
+  }
+  if (device == nullptr) {
+    return {on_error, matched->name,
+            "device " + e.device_id + " is not in the config: never approved; " + would + " (" +
+                facts + "): " + Done(on_error)};
+  }
+  if (!e.analysis_ok) {
+    const std::string why = e.analysis_error.empty() ? "" : " (" + e.analysis_error + ")";
+    return {on_error, matched->name,
+            "analysis failed" + why + ": never approved; " + would + ": " + Done(on_error)};
+  }
+  const std::int64_t age = AgeSeconds(e);
+  if (e.now + kMaxFutureSkew < e.captured_at) {
+    return {Verdict::kReject, matched->name,
+            "capture is dated " + std::to_string(-age) +
+                " s in the future (clock skew): never approved; " + would + ": rejected"};
+  }
+  if (age > config_.safety.max_capture_age_seconds) {
+    return {Verdict::kReject, matched->name,
+            "capture is " + std::to_string(age) + " s old (limit " +
+                std::to_string(config_.safety.max_capture_age_seconds) + " s): never approved; " +
+                would + ": rejected"};
+  }
+
+  std::lock_guard<std::mutex> lock(mu_);
+  if (matched->rate_limit) {
+    int recent = 0;
+    if (RateLimited(e.device_id, *matched->rate_limit, e.now, &recent)) {
+      return {Verdict::kEscalate, matched->name,
+              matched_text + "; but " + device->DisplayName() + " already had " +
+                  std::to_string(recent) + " approvals in the last " +
+                  std::to_string(matched->rate_limit->per_seconds) + " s (limit " +
+                  std::to_string(matched->rate_limit->count) + "): escalated"};
+    }
+  }
+  auto& history = approvals_[e.device_id];
+  history.insert(e.now);
+  if (max_window_.count() > 0) {
+    history.erase(history.begin(), history.lower_bound(e.now - max_window_ - kPruneSlack));
+  } else {
+    history.clear();  // no rule limits approvals: nothing to remember
+  }
+  return {Verdict::kApprove, matched->name, matched_text + ": approved"};
+}
+
+Decision RuleEngine::DecideForError(const std::string& device_id, const Status& error) const {
+  // on_error is never kApprove (refused at load); guard anyway.
+  const Verdict v =
+      config_.safety.on_error == Verdict::kReject ? Verdict::kReject : Verdict::kEscalate;
+  const DeviceConfig* device = config_.FindDevice(device_id);
+  return {v, "",
+          "error before the decision for " + (device ? device->DisplayName() : device_id) + ": " +
+              error.ToString() + ": " + Done(v)};
+}
+
+}  // namespace lockpipe

@@ -1,0 +1,240 @@
+#include "pipeline/sources.h"
+
+#include <httplib.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+#include "fetch/tuya_client.h"
+#include "fetch/tuya_sign.h"
+#include "pipeline/journal.h"
+
+namespace lockpipe {
+
+void StopFlag::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool StopFlag::SleepFor(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return !cv_.wait_for(lock, d, [&] { return stopped_.load(); });
+}
+
+// --- Poller ------------------------------------------------------------------
+
+Poller::Poller(const Config& config, LockApi& api, SubmitFn submit, PollOptions options)
+    : config_(config), api_(api), submit_(std::move(submit)), options_(options) {}
+
+bool Poller::PollOne(const DeviceConfig& device, MediaKind kind) {
+  const std::string key = device.id + (kind == MediaKind::kAlert ? "|alert" : "|unlock");
+  auto url = api_.GetLatestMediaUrl(device.id, kind);
+  if (!url.ok()) {
+    if (IsBusyError(url.status().api_code())) {
+      auto& b = backoff_[key];
+      b = std::min(options_.max_backoff, b.count() ? b * 2 : options_.interval * 2);
+      log::Warn("poll " + device.id + ": cloud is busy (code " + std::to_string(url.status().api_code()) +
+                "); backing off to " + std::to_string(b.count() / 1000) + " s");
+    } else if (url.status().code() != StatusCode::kNotFound) {
+      log::Warn("poll " + device.id + ": " + url.status().ToString());
+    }
+    return false;
+  }
+  backoff_.erase(key);
+  if (url->file_url.empty() || url->file_path.empty()) return false;  // nothing in the window
+  std::string capture_key = key + "|" + url->file_path;
+  if (!seen_.insert(capture_key).second) return false;
+  CaptureJob job;
+  job.where = CaptureJob::Where::kUrl;
+  job.device_id = device.id;
+  job.kind = kind;
+  job.source = "poll";
+  job.url = url->file_url;
+  job.file_key = url->file_key;
+  job.file_path = url->file_path;
+  job.capture_key = device.id + (kind == MediaKind::kAlert ? "|alert|" : "|unlock|") + url->file_path;
+  return submit_(std::move(job));
+}
+
+int Poller::RunOnce() {
+  int n = 0;
+  for (const auto& d : config_.devices) {
+    if (!Supports(d.type, Endpoint::kLatestMediaUrl)) continue;
+    n += PollOne(d, MediaKind::kUnlockRequest);
+    if (options_.alerts) n += PollOne(d, MediaKind::kAlert);
+  }
+  return n;
+}
+
+void Poller::Run(StopFlag& stop) {
+  std::vector<const DeviceConfig*> devices;
+  for (const auto& d : config_.devices)
+    if (Supports(d.type, Endpoint::kLatestMediaUrl)) devices.push_back(&d);
+  if (devices.empty()) {
+    log::Warn("poll: no configured device has latest/media/url (Wi-Fi, Zigbee hotel or Bluetooth locks)");
+    stop.SleepFor(std::chrono::hours(24 * 365));
+    return;
+  }
+  // Spread the polls over the interval instead of bursting them.
+  const auto step = std::max(std::chrono::milliseconds(10), options_.interval / static_cast<long>(devices.size()));
+  std::map<std::string, std::chrono::steady_clock::time_point> next;
+  while (!stop.stopped()) {
+    for (const auto* d : devices) {
+      if (stop.stopped()) return;
+      auto now = std::chrono::steady_clock::now();
+      auto& due = next[d->id];
+      if (now >= due) {
+        PollOne(*d, MediaKind::kUnlockRequest);
+        if (options_.alerts) PollOne(*d, MediaKind::kAlert);
+        auto b = backoff_.find(d->id + "|unlock");
+        due = now + (b != backoff_.end() ? b->second : options_.interval);
+      }
+      if (!stop.SleepFor(step)) return;
+    }
+  }
+}
+
+// --- webhook ------------------------------------------------------------------
+
+bool WebhookSignatureValid(const Secret& secret, const std::string& body, const std::string& header) {
+  const std::string prefix = "sha256=";
+  if (header.compare(0, prefix.size(), prefix) != 0) return false;
+  return tuya::SignaturesEqual(header.substr(prefix.size()), tuya::HmacSha256HexUpper(secret.reveal(), body));
+}
+
+Result<CaptureJob> ParseWebhookEvent(const std::string& body) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Corrupt("event is not a JSON object");
+  CaptureJob job;
+  job.source = "webhook";
+  if (!j.contains("device_id") || !j["device_id"].is_string() || j["device_id"].get<std::string>().empty())
+    return Corrupt("event has no device_id");
+  job.device_id = j["device_id"].get<std::string>();
+  if (j.contains("file_type") && j["file_type"].is_number_integer()) {
+    int ft = j["file_type"].get<int>();
+    if (ft != 1 && ft != 2) return Corrupt("event file_type must be 1 (unlock) or 2 (alert)");
+    job.kind = ft == 2 ? MediaKind::kAlert : MediaKind::kUnlockRequest;
+  } else if (j.contains("kind") && j["kind"].is_string()) {
+    auto k = ParseMediaKind(j["kind"].get<std::string>());
+    if (!k.ok()) return Corrupt("event kind: " + k.status().message());
+    job.kind = *k;
+  } else {
+    return Corrupt("event has neither file_type nor kind");
+  }
+  if (j.contains("event_id") && j["event_id"].is_string()) job.label = j["event_id"].get<std::string>();
+  if (j.contains("t") && j["t"].is_number_integer()) job.captured_at_ms = j["t"].get<std::int64_t>();
+  if (j.contains("file_url")) {
+    if (!j["file_url"].is_string() || !j.contains("file_key") || !j["file_key"].is_string())
+      return Corrupt("event with file_url needs a file_key");
+    job.where = CaptureJob::Where::kUrl;
+    job.url = j["file_url"].get<std::string>();
+    job.file_key = Secret(j["file_key"].get<std::string>());
+    if (j.contains("file_path") && j["file_path"].is_string()) job.file_path = j["file_path"].get<std::string>();
+  }
+  return job;
+}
+
+struct WebhookServer::Impl {
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  Secret secret;
+  SubmitFn submit;
+};
+
+WebhookServer::WebhookServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+WebhookServer::~WebhookServer() { Stop(); }
+int WebhookServer::port() const { return impl_->port; }
+
+void WebhookServer::Stop() {
+  if (!impl_ || !impl_->thread.joinable()) return;
+  impl_->server.stop();
+  impl_->thread.join();
+}
+
+Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(const std::string& host, int port, Secret secret,
+                                                            SubmitFn submit) {
+  if (secret.empty()) return InvalidArgument("webhook: a shared secret is required (unsigned events are refused)");
+  auto impl = std::make_unique<Impl>();
+  impl->secret = std::move(secret);
+  impl->submit = std::move(submit);
+  Impl* raw = impl.get();
+  raw->server.Post("/events", [raw](const httplib::Request& req, httplib::Response& res) {
+    auto reply = [&](int status, const std::string& msg) {
+      res.status = status;
+      res.set_content(nlohmann::json{{"ok", status == 202}, {"message", msg}}.dump(), "application/json");
+    };
+    std::string sig = req.get_header_value("X-Lockpipe-Signature");
+    if (sig.empty()) return reply(401, "missing X-Lockpipe-Signature");
+    if (!WebhookSignatureValid(raw->secret, req.body, sig)) {
+      log::Warn("webhook: refused an event with a wrong signature");
+      return reply(401, "bad signature");
+    }
+    auto job = ParseWebhookEvent(req.body);
+    if (!job.ok()) return reply(400, job.status().message());
+    job->received_at_ms = NowMs();
+    if (!raw->submit(std::move(job).value())) return reply(503, "stopping");
+    reply(202, "queued");
+  });
+  raw->server.set_payload_max_length(1 << 20);
+  if (port == 0) {
+    raw->port = raw->server.bind_to_any_port(host);
+  } else {
+    raw->port = raw->server.bind_to_port(host, port) ? port : -1;
+  }
+  if (raw->port <= 0) return IoError("webhook: cannot listen on " + host + ":" + std::to_string(port));
+  raw->thread = std::thread([raw] { raw->server.listen_after_bind(); });
+  return std::unique_ptr<WebhookServer>(new WebhookServer(std::move(impl)));
+}
+
+// --- batch --------------------------------------------------------------------
+
+Result<CaptureJob> ParseBatchLine(const std::string& line, const std::string& list_dir, int line_no,
+                                  const std::string& list_name) {
+  const std::string where = list_name + ":" + std::to_string(line_no) + ": ";
+  nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Corrupt(where + "not a JSON object");
+  auto str = [&](const char* k) -> std::string {
+    return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : "";
+  };
+  CaptureJob job;
+  job.source = "batch";
+  job.device_id = str("device");
+  if (job.device_id.empty()) return Corrupt(where + "\"device\" is missing");
+  auto kind = ParseMediaKind(str("kind").empty() ? "unlock" : str("kind"));
+  if (!kind.ok()) return Corrupt(where + "\"kind\": " + kind.status().message());
+  job.kind = *kind;
+  job.label = str("id").empty() ? std::to_string(line_no) : str("id");
+  if (j.contains("captured_at") && j["captured_at"].is_number_integer()) job.captured_at_ms = j["captured_at"].get<std::int64_t>();
+  std::string key = str("file_key");
+  if (key.empty() && !str("key_env").empty()) {
+    const char* v = std::getenv(str("key_env").c_str());
+    if (v == nullptr) return InvalidArgument(where + "environment variable " + str("key_env") + " is not set");
+    key = v;
+  }
+  if (!str("url").empty()) {
+    if (key.empty()) return Corrupt(where + "a \"url\" needs a \"file_key\"");
+    job.where = CaptureJob::Where::kUrl;
+    job.url = str("url");
+    job.file_path = str("file_path");
+  } else if (!str("path").empty()) {
+    job.where = CaptureJob::Where::kFile;
+    job.path = str("path");
+    if (job.path.front() != '/') job.path = list_dir + "/" + job.path;
+  } else {
+    return Corrupt(where + "needs \"url\" or \"path\"");
+  }
+  job.file_key = Secret(std::move(key));
+  // The line's id is part of the identity: a list may name one file twice as
+  // two captures, and a rerun of the same list skips what it already decided.
+  job.capture_key = job.device_id + "|" + MediaKindName(job.kind) + "|" +
+                    (job.where == CaptureJob::Where::kUrl ? StripMediaRef(job.url) : job.path) +
+                    (str("id").empty() ? "" : "#" + str("id"));
+  return job;
+}
+
+}  // namespace lockpipe

@@ -1,0 +1,108 @@
+// Where captures come from: polling the cloud, a signed webhook, a batch list.
+//
+// Each source turns what it sees into CaptureJobs and hands them to a submit
+// function (Pipeline::Submit), which blocks when the pipeline is full.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/secret.h"
+#include "base/status.h"
+#include "fetch/lock_api.h"
+#include "pipeline/config.h"
+#include "pipeline/pipeline.h"
+
+namespace lockpipe {
+
+using SubmitFn = std::function<bool(CaptureJob)>;
+
+// Something a Poller or a watcher can sleep on and be woken from (Ctrl-C).
+class StopFlag {
+ public:
+  void Stop();
+  bool stopped() const { return stopped_; }
+  // Sleeps up to `d`; returns false if stopped meanwhile.
+  bool SleepFor(std::chrono::milliseconds d);
+
+ private:
+  std::atomic<bool> stopped_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+struct PollOptions {
+  std::chrono::milliseconds interval{5000};  // per device and kind
+  std::chrono::milliseconds max_backoff{60000};
+  bool alerts = true;  // also poll alert media (file_type 2)
+};
+
+// The reference's non-real-time flow: ask latest/media/url for each device's
+// unlock-request (and alert) media on an interval; a capture not seen before
+// is an event. Polls are spread evenly over the interval; a rate-limit answer
+// (1110/1111/1199) doubles the device's interval up to max_backoff.
+//
+// Thread-safety: RunOnce/Run on one thread; the LockApi is that thread's.
+class Poller {
+ public:
+  Poller(const Config& config, LockApi& api, SubmitFn submit, PollOptions options);
+  // Polls every device and kind once. Returns how many new captures it submitted.
+  int RunOnce();
+  // Polls until `stop` is stopped.
+  void Run(StopFlag& stop);
+
+ private:
+  bool PollOne(const DeviceConfig& device, MediaKind kind);
+  const Config& config_;
+  LockApi& api_;
+  SubmitFn submit_;
+  PollOptions options_;
+  std::set<std::string> seen_;
+  std::map<std::string, std::chrono::milliseconds> backoff_;
+};
+
+// An HTTP endpoint (POST /events) for pushed events: JSON
+//   {"event_id": "...", "device_id": "...", "file_type": 1|2 (or "kind": "unlock"|"alert"),
+//    "t": <ms>, optional "file_url" + "file_key" + "file_path"}
+// authenticated by `X-Lockpipe-Signature: sha256=<hex HMAC-SHA256(secret, body)>`.
+// Without a media reference the pipeline fetches the device's latest capture.
+// Answers 202 when queued, 401 for a missing or wrong signature, 400 for a
+// malformed event, 503 when the pipeline is stopping.
+//
+// Thread-safety: Start/Stop from the owner; requests are served on the
+// server's own threads and call `submit` from them.
+class WebhookServer {
+ public:
+  static Result<std::unique_ptr<WebhookServer>> Start(const std::string& host, int port,
+                                                      Secret secret, SubmitFn submit);
+  ~WebhookServer();
+  int port() const;
+  void Stop();
+
+ private:
+  struct Impl;
+  explicit WebhookServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Parses one webhook body into a job (exposed for tests).
+Result<CaptureJob> ParseWebhookEvent(const std::string& body);
+// Checks the X-Lockpipe-Signature header value against the body.
+bool WebhookSignatureValid(const Secret& secret, const std::string& body, const std::string& header);
+
+// A batch list: JSON lines, each either a remote capture
+//   {"url": "...", "file_key": "...", "device": "...", "kind": "unlock"|"alert", "id": "..."}
+// or a local file {"path": "...", "file_key": "..." | "key_env": "VAR" (or no key: plaintext),
+//   "device": "...", "kind": ..., "id": ...}; optional "captured_at" (ms). Blank lines and lines
+// starting with '#' are skipped. Relative paths are taken from the list's folder.
+Result<CaptureJob> ParseBatchLine(const std::string& line, const std::string& list_dir, int line_no,
+                                  const std::string& list_name);
+
+}  // namespace lockpipe

@@ -1,0 +1,128 @@
+// `lockpipe probe` and `lockpipe thumbnail` as a user runs them: outputs,
+// exit codes (0 ok / 1 failure / 2 usage), one-line errors, no partial files.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "tests/testutil.h"
+
+namespace lockpipe {
+namespace {
+
+using testing::ListDir;
+using testing::ReadFile;
+using testing::RunShell;
+using testing::ShellQuote;
+using testing::TempDir;
+using testing::WriteFile;
+
+std::string Sample(const std::string& name) {
+  return testing::SourceDir() + "/samples/media/" + name;
+}
+
+testing::CommandResult Lockpipe(const std::string& args) {
+  // `timeout`: a hang fails the test instead of stalling the suite.
+  return RunShell("timeout 120 " + ShellQuote(testing::LockpipeBinary()) + " " + args);
+}
+
+TEST(ProbeCli, JsonForAnEncryptedMoovAtEndClip) {
+  auto r = Lockpipe("probe --key lockpipesample16 " +
+                    ShellQuote(Sample("astronaut_720p_moov_end.enc")) + " --json --decode");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["encrypted"], true);
+  EXPECT_EQ(j["content"], "MP4");
+  EXPECT_EQ(j["codec"], "h264");
+  EXPECT_EQ(j["width"], 1280);
+  EXPECT_EQ(j["height"], 720);
+  EXPECT_EQ(j["frames"], 150);
+  EXPECT_EQ(j["keyframes"], 6);
+  EXPECT_EQ(j["decoded_frames"], 150);
+  EXPECT_EQ(j["duration_seconds"], 6.0);
+  EXPECT_EQ(j["bytes"], ReadFile(Sample("astronaut_720p_moov_end.mp4")).size());
+  EXPECT_EQ(r.out.find("lockpipesample16"), std::string::npos);
+}
+
+TEST(ProbeCli, TextForAPlaintextStill) {
+  auto r = Lockpipe("probe " + ShellQuote(Sample("camera.jpg")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("size:      512x512\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("frames:    1\n"), std::string::npos) << r.out;
+}
+
+TEST(ThumbnailCli, OneFrameSeveralFramesAndAContactSheet) {
+  TempDir dir;
+  const std::string enc = ShellQuote(Sample("astronaut_360p_faststart.enc"));
+  auto r = Lockpipe("thumbnail --key lockpipesample16 " + enc + " -o " +
+                    ShellQuote(dir.File("one.jpg")) + " --width 320 --quality 80");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  cv::Mat one = cv::imread(dir.File("one.jpg"));
+  EXPECT_EQ(one.size(), cv::Size(320, 180));
+
+  r = Lockpipe("thumbnail --key lockpipesample16 " + enc + " -o " + ShellQuote(dir.File("k.jpg")) +
+               " --keyframes");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, dir.File("k-0.jpg") + "\t00:00.000\tkey\n" + dir.File("k-1.jpg") +
+                       "\t00:01.000\tkey\n" + dir.File("k-2.jpg") + "\t00:02.000\tkey\n" +
+                       dir.File("k-3.jpg") + "\t00:03.000\tkey\n");
+
+  r = Lockpipe("thumbnail --key lockpipesample16 " + enc + " -o " +
+               ShellQuote(dir.File("sheet.jpg")) + " --count 4 --contact-sheet --width 160");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  cv::Mat sheet = cv::imread(dir.File("sheet.jpg"));
+  EXPECT_EQ(sheet.size(), cv::Size(2 * 164 + 4, 2 * (90 + 22 + 4) + 4));
+  EXPECT_EQ(ListDir(dir.path()), (std::vector<std::string>{"k-0.jpg", "k-1.jpg", "k-2.jpg",
+                                                           "k-3.jpg", "one.jpg", "sheet.jpg"}));
+}
+
+// Every bad input: exit 1, one line on stderr naming the file, no output file.
+TEST(ThumbnailCli, BadInputsFailCleanly) {
+  TempDir dir;
+  WriteFile(dir.File("empty.mp4"), std::string());
+  WriteFile(dir.File("noise.mp4"), testing::RandomBytes(50000, 1));
+  auto clip = ReadFile(Sample("astronaut_720p_moov_end.mp4"));
+  clip.resize(clip.size() / 3);
+  WriteFile(dir.File("truncated.mp4"), clip);
+  auto enc = ReadFile(Sample("astronaut_360p_faststart.enc"));
+  enc.resize(enc.size() - 5);  // not a whole number of AES blocks
+  WriteFile(dir.File("cut.enc"), enc);
+  struct Case {
+    std::string args;
+    std::string expect;  // part of the one error line
+  };
+  const std::vector<Case> cases = {
+      {ShellQuote(dir.File("empty.mp4")), "empty.mp4: empty file"},
+      {ShellQuote(dir.File("noise.mp4")), "Invalid data found when processing input"},
+      {ShellQuote(dir.File("truncated.mp4")), "truncated.mp4: cannot open the container"},
+      {"--key lockpipesample16 " + ShellQuote(dir.File("cut.enc")), "cut.enc"},
+      {"--key wrongwrongwrong1 " + ShellQuote(Sample("astronaut.enc")), "astronaut.enc"},
+      {ShellQuote(dir.File("missing.mp4")), "missing.mp4"},
+  };
+  for (const Case& c : cases) {
+    for (const std::string cmd : {"thumbnail", "probe"}) {
+      const std::string out = cmd == "thumbnail" ? " -o " + ShellQuote(dir.File("out.jpg")) : "";
+      auto r = Lockpipe(cmd + " " + c.args + out);
+      EXPECT_EQ(r.exit_code, 1) << cmd << " " << c.args << "\n" << r.err;
+      EXPECT_NE(r.err.find(c.expect), std::string::npos) << cmd << " " << c.args << "\n" << r.err;
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+      EXPECT_EQ(r.err.find("wrongwrongwrong1"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(ListDir(dir.path()),
+            (std::vector<std::string>{"cut.enc", "empty.mp4", "noise.mp4", "truncated.mp4"}));
+}
+
+TEST(ThumbnailCli, UsageErrors) {
+  const std::string in = ShellQuote(Sample("astronaut.jpg"));
+  EXPECT_EQ(Lockpipe("thumbnail " + in).exit_code, 2);  // no -o
+  EXPECT_EQ(Lockpipe("thumbnail " + in + " -o x.jpg --at 1 --count 2").exit_code, 2);
+  EXPECT_EQ(Lockpipe("thumbnail " + in + " -o x.jpg --quality 0").exit_code, 2);
+  EXPECT_EQ(Lockpipe("thumbnail " + in + " -o x.jpg --count 0").exit_code, 2);
+  auto help = Lockpipe("thumbnail --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("Examples:"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lockpipe

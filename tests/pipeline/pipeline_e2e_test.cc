@@ -1,0 +1,501 @@
+// The pipeline end to end against the real emulator over loopback HTTP: real
+// signing and tokens, real encrypted media, real FFmpeg, real OpenCV faces, a
+// real SQLite journal.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "emulator/server.h"
+#include "fetch/credentials.h"
+#include "fetch/http_client.h"
+#include "fetch/tuya_sign.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/sources.h"
+#include "tests/testutil.h"
+
+namespace lockpipe {
+namespace {
+
+using nlohmann::json;
+using testing::RunShell;
+using testing::ShellQuote;
+using testing::TempDir;
+
+const char kClientId[] = "e2e-client";
+const char kSecret[] = "e2e-secret-0123456789abcdefghijk";  // 32 characters
+const char kSampleKey[] = "lockpipesample16";
+
+std::string Media(const std::string& name) { return testing::SourceDir() + "/samples/media/" + name; }
+
+class PipelineE2E : public ::testing::Test {
+ protected:
+  void SetUp() override { StartEmulator(""); }
+
+  void StartEmulator(const std::string& webhook_url, const std::string& hook_secret = "") {
+    json fixture = {{"client_id", kClientId},
+                    {"access_secret", kSecret},
+                    {"devices",
+                     {{{"id", "door-wifi"}, {"type", "wifi"}},
+                      {{"id", "gate-ble"}, {"type", "bluetooth"}},
+                      {{"id", "room-hotel"}, {"type", "zigbee_hotel"}}}}};
+    testing::WriteFile(dir_.File("fixture.json"), fixture.dump());
+    emulator::ServerOptions o;
+    o.fixture_path = dir_.File("fixture.json");
+    o.webhook_url = webhook_url;
+    o.webhook_secret = Secret(hook_secret);
+    auto s = emulator::Server::Start(o);
+    ASSERT_OK_R(s);
+    server_ = std::move(s).value();
+    std::string rules = R"(
+[cloud]
+endpoint = ")" + server_->base_url() + R"("
+credentials = "env"
+[detector]
+kind = "cascade"
+[outputs]
+dir = ")" + dir_.File("out") + R"("
+thumbnail_count = 3
+[safety]
+on_error = "reject"
+[[devices]]
+id = "door-wifi"
+type = "wifi"
+[[devices]]
+id = "gate-ble"
+type = "bluetooth"
+[[devices]]
+id = "room-hotel"
+type = "zigbee_hotel"
+[[rules]]
+name = "alerts to a person"
+action = "escalate"
+kind = "alert"
+[[rules]]
+name = "nobody"
+action = "reject"
+kind = "unlock"
+faces = { max = 0 }
+[[rules]]
+name = "a face"
+action = "approve"
+kind = "unlock"
+faces = { min = 1, max = 3 }
+analysis = "ok"
+)";
+    testing::WriteFile(dir_.File("rules.toml"), rules);
+    auto cfg = LoadConfig(dir_.File("rules.toml"));
+    ASSERT_OK_R(cfg);
+    config_ = std::move(cfg).value();
+    auto j = Journal::Open(dir_.File("journal.db"));
+    ASSERT_OK_R(j);
+    journal_ = std::move(j).value();
+    tokens_ = std::make_shared<TokenManager>(server_->base_url(), TuyaCredentials{kClientId, Secret(kSecret)});
+  }
+
+  PipelineDeps Deps() {
+    PipelineDeps d;
+    auto tokens = tokens_;
+    d.make_api = [tokens]() -> Result<std::unique_ptr<LockApi>> {
+      ASSIGN_OR_RETURN(auto api, MakeTuyaLockApi(tokens, CurlOptions{}));
+      return std::unique_ptr<LockApi>(std::move(api));
+    };
+    d.make_http = []() -> Result<std::unique_ptr<HttpClient>> {
+      ASSIGN_OR_RETURN(auto c, CurlHttpClient::Create(CurlOptions{}));
+      return std::unique_ptr<HttpClient>(std::move(c));
+    };
+    d.journal = journal_.get();
+    d.on_report = [this](const EventReport& r) {
+      std::lock_guard<std::mutex> lock(mu_);
+      reports_.push_back(r);
+    };
+    return d;
+  }
+
+  // Admin call to the emulator; returns the JSON answer.
+  json Admin(const std::string& method, const std::string& path, const std::string& body = "",
+             const std::string& content_type = "application/json") {
+    auto http = CurlHttpClient::Create(CurlOptions{});
+    EXPECT_TRUE(http.ok());
+    HttpRequest req;
+    req.method = method;
+    req.url = server_->base_url() + path;
+    req.body = body;
+    req.headers = {{"Content-Type", content_type}};
+    auto res = (*http)->Send(req);
+    EXPECT_TRUE(res.ok()) << res.status().ToString();
+    if (!res.ok()) return {};
+    EXPECT_LT(res->status, 300) << path << ": " << res->body;
+    return json::parse(res->body, nullptr, false);
+  }
+
+  // Injects a sample file as a capture; returns its file_path.
+  std::string Inject(const std::string& device, const std::string& kind, const std::string& sample) {
+    auto bytes = testing::ReadFile(Media(sample));
+    json r = Admin("POST", "/_emulator/devices/" + device + "/captures?kind=" + kind,
+                   std::string(bytes.begin(), bytes.end()), "application/octet-stream");
+    return r.value("file_path", "");
+  }
+
+  std::vector<std::string> AuditEndpoints(const std::string& device) {
+    json d = Admin("GET", "/_emulator/devices/" + device);
+    std::vector<std::string> out;
+    for (const auto& e : d["audit"]) out.push_back(e["endpoint"].get<std::string>() + ":" + (e["ok"].get<bool>() ? "ok" : "failed"));
+    return out;
+  }
+
+  // Polls every device once through a fresh pipeline and returns the reports.
+  std::vector<EventReport> PollOnce(PipelineOptions options = {}) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reports_.clear();
+    }
+    options.analyze_threads = 2;
+    Pipeline p(config_, options, Deps());
+    EXPECT_OK(p.Start());
+    auto api = Deps().make_api();
+    EXPECT_TRUE(api.ok());
+    Poller poller(config_, **api, [&](CaptureJob j) { return p.Submit(std::move(j)); }, PollOptions{});
+    poller.RunOnce();
+    p.Finish();
+    std::lock_guard<std::mutex> lock(mu_);
+    return reports_;
+  }
+
+  static const EventReport* Find(const std::vector<EventReport>& rs, const std::string& device,
+                                 const std::string& kind) {
+    for (const auto& r : rs)
+      if (r.device_id == device && r.kind == kind) return &r;
+    return nullptr;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<emulator::Server> server_;
+  Config config_;
+  std::unique_ptr<Journal> journal_;
+  std::shared_ptr<TokenManager> tokens_;
+  std::mutex mu_;
+  std::vector<EventReport> reports_;
+};
+
+TEST_F(PipelineE2E, AFaceAtTheDoorOpensTheLock) {
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  auto rs = PollOnce();
+  const EventReport* r = Find(rs, "gate-ble", "unlock");
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(r->analysis_ok) << r->error;
+  EXPECT_GE(r->faces, 1);
+  EXPECT_EQ(r->verdict, "approve");
+  EXPECT_EQ(r->rule, "a face");
+  EXPECT_TRUE(r->action.sent);
+  EXPECT_TRUE(r->action.ok) << r->action.detail;
+  EXPECT_EQ(r->action.endpoint, "password-free/open-door");
+  // The lock saw a ticket, then the password-free unlock with it.
+  json dev = Admin("GET", "/_emulator/devices/gate-ble");
+  EXPECT_EQ(dev["state"], "unlocked");
+  ASSERT_EQ(dev["audit"].size(), 1u) << dev.dump();
+  EXPECT_EQ(dev["audit"][0]["endpoint"], "password-free/open-door");
+  EXPECT_FALSE(dev["audit"][0]["ticket_id"].get<std::string>().empty());
+  json stats = Admin("GET", "/_emulator/stats");
+  EXPECT_GE(stats["calls"].value("password-ticket", 0), 1) << stats.dump();
+  // Evidence on disk and in the journal.
+  EXPECT_TRUE(testing::FileExists(r->contact_sheet));
+  auto entry = journal_->GetEvent(r->event_id);
+  ASSERT_OK_R(entry);
+  ASSERT_TRUE(entry->decision.has_value());
+  EXPECT_EQ(entry->decision->verdict, "approve");
+  ASSERT_EQ(entry->actions.size(), 1u);
+  EXPECT_EQ(entry->actions[0].outcome, "ok");
+}
+
+TEST_F(PipelineE2E, NoFaceIsRejectedAndTheRequestRevoked) {
+  Inject("door-wifi", "unlock", "noface.jpg");
+  auto rs = PollOnce();
+  const EventReport* r = Find(rs, "door-wifi", "unlock");
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(r->analysis_ok) << r->error;
+  EXPECT_EQ(r->faces, 0);
+  EXPECT_EQ(r->verdict, "reject");
+  EXPECT_TRUE(r->action.ok) << r->action.detail;
+  EXPECT_EQ(AuditEndpoints("door-wifi"), std::vector<std::string>{"password-free/open-door/cancel:ok"});
+  EXPECT_EQ(Admin("GET", "/_emulator/devices/door-wifi")["state"], "locked");
+}
+
+TEST_F(PipelineE2E, AnAlertIsJournaledAndNotActedOn) {
+  Inject("room-hotel", "alert", "astronaut_360p_faststart.mp4");
+  auto rs = PollOnce();
+  const EventReport* r = Find(rs, "room-hotel", "alert");
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(r->analysis_ok) << r->error;
+  EXPECT_EQ(r->media_type, "MP4");
+  EXPECT_EQ(r->verdict, "escalate");
+  EXPECT_FALSE(r->action.sent);
+  EXPECT_TRUE(AuditEndpoints("room-hotel").empty());
+  auto entry = journal_->GetEvent(r->event_id);
+  ASSERT_OK_R(entry);
+  ASSERT_TRUE(entry->analysis.has_value());
+  EXPECT_TRUE(entry->actions.empty());
+}
+
+TEST_F(PipelineE2E, AVideoWithAFaceOpensAHotelRoom) {
+  Inject("room-hotel", "unlock", "astronaut_720p_moov_end.mp4");
+  auto rs = PollOnce();
+  const EventReport* r = Find(rs, "room-hotel", "unlock");
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(r->analysis_ok) << r->error;
+  EXPECT_EQ(r->verdict, "approve");
+  EXPECT_EQ(AuditEndpoints("room-hotel"), std::vector<std::string>{"password-free/open-door:ok"});
+}
+
+TEST_F(PipelineE2E, CorruptMediaFailsClosed) {
+  Admin("POST", "/_emulator/faults", R"({"truncate_media_fraction": 0.5})");
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  auto rs = PollOnce();
+  const EventReport* r = Find(rs, "gate-ble", "unlock");
+  ASSERT_NE(r, nullptr);
+  EXPECT_FALSE(r->analysis_ok);
+  EXPECT_FALSE(r->error.empty());
+  EXPECT_EQ(r->verdict, "reject");  // safety.on_error
+  EXPECT_TRUE(AuditEndpoints("gate-ble").empty());  // Bluetooth: no revoke; certainly no unlock
+  EXPECT_EQ(Admin("GET", "/_emulator/devices/gate-ble")["state"], "locked");
+}
+
+TEST_F(PipelineE2E, AWrongKeyFailsClosed) {
+  std::string path = Inject("gate-ble", "unlock", "astronaut.jpg");
+  std::vector<EventReport> rs;
+  Pipeline p(config_, PipelineOptions{}, Deps());
+  ASSERT_OK(p.Start());
+  CaptureJob j;
+  j.where = CaptureJob::Where::kUrl;
+  j.device_id = "gate-ble";
+  j.source = "batch";
+  j.url = server_->base_url() + "/_storage/lockpipe-emulator" + path;
+  j.file_path = path;
+  j.file_key = Secret("0000000000000000");
+  ASSERT_TRUE(p.Submit(std::move(j)));
+  p.Finish();
+  ASSERT_EQ(reports_.size(), 1u);
+  EXPECT_FALSE(reports_[0].analysis_ok);
+  EXPECT_NE(reports_[0].verdict, "approve");
+  EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
+}
+
+TEST_F(PipelineE2E, AStaleCaptureIsNeverApproved) {
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  Pipeline p(config_, PipelineOptions{}, Deps());
+  ASSERT_OK(p.Start());
+  CaptureJob j;  // as a webhook would deliver it, two minutes late
+  j.where = CaptureJob::Where::kLatest;
+  j.device_id = "gate-ble";
+  j.source = "webhook";
+  j.label = "late-event";
+  j.captured_at_ms = NowMs() - 120'000;
+  ASSERT_TRUE(p.Submit(std::move(j)));
+  p.Finish();
+  ASSERT_EQ(reports_.size(), 1u);
+  EXPECT_TRUE(reports_[0].analysis_ok) << reports_[0].error;
+  EXPECT_NE(reports_[0].verdict, "approve") << reports_[0].reason;
+  EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
+}
+
+TEST_F(PipelineE2E, AnExpiredTokenMidRunRecovers) {
+  Inject("door-wifi", "unlock", "noface.jpg");
+  PollOnce();
+  Admin("POST", "/_emulator/tokens/expire");
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  auto rs = PollOnce();
+  const EventReport* r = Find(rs, "gate-ble", "unlock");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->verdict, "approve");
+  EXPECT_TRUE(r->action.ok) << r->action.detail;
+}
+
+TEST_F(PipelineE2E, TheSameCaptureIsNeverDecidedTwice) {
+  Inject("door-wifi", "unlock", "noface.jpg");
+  PollOnce();
+  // A restart: a new pipeline, the same journal, the same capture still latest.
+  auto rs = PollOnce();
+  const EventReport* r = Find(rs, "door-wifi", "unlock");
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(r->duplicate);
+  EXPECT_EQ(AuditEndpoints("door-wifi").size(), 1u);
+}
+
+TEST_F(PipelineE2E, ACrashBetweenIntentAndOutcomeSendsNothingTwice) {
+  std::string path = Inject("gate-ble", "unlock", "astronaut.jpg");
+  // What a crash right after journaling the intent leaves behind.
+  auto id = journal_->BeginEvent({"gate-ble|unlock|" + path, "gate-ble", "unlock", "poll", path, NowMs(), NowMs()});
+  ASSERT_OK_R(id);
+  ASSERT_TRUE(id->has_value());
+  ASSERT_OK(journal_->RecordDecision(**id, {"approve", "a face", "test", false, NowMs()}));
+  auto intent = journal_->RecordIntent(**id, {"approve", "password-free/open-door", "gate-ble", NowMs()});
+  ASSERT_OK_R(intent);
+  auto rs = PollOnce();
+  const EventReport* r = Find(rs, "gate-ble", "unlock");
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(r->duplicate);
+  EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
+  auto unknown = journal_->UnknownOutcomes();
+  ASSERT_OK_R(unknown);
+  ASSERT_EQ(unknown->size(), 1u);
+  EXPECT_EQ((*unknown)[0].id, *intent);
+}
+
+TEST_F(PipelineE2E, TheWebhookPathOpensTheLockAndRefusesBadSignatures) {
+  const std::string secret = "hook-secret-for-tests";
+  PipelineOptions o;
+  o.analyze_threads = 1;
+  auto deps = Deps();
+  Pipeline p(config_, o, deps);
+  ASSERT_OK(p.Start());
+  auto hook = WebhookServer::Start("127.0.0.1", 0, Secret(secret), [&](CaptureJob j) { return p.Submit(std::move(j)); });
+  ASSERT_OK_R(hook);
+  const std::string hook_url = "http://127.0.0.1:" + std::to_string((*hook)->port()) + "/events";
+
+  auto post = [&](const std::string& body, const std::string& sig) {
+    auto http = CurlHttpClient::Create(CurlOptions{});
+    HttpRequest req;
+    req.method = "POST";
+    req.url = hook_url;
+    req.body = body;
+    req.headers = {{"Content-Type", "application/json"}};
+    if (!sig.empty()) req.headers.push_back({"X-Lockpipe-Signature", sig});
+    auto res = (*http)->Send(req);
+    return res.ok() ? res->status : -1;
+  };
+  const std::string event = R"({"event_id":"e1","device_id":"gate-ble","file_type":1,"t":)" + std::to_string(NowMs()) + "}";
+  EXPECT_EQ(post(event, ""), 401);
+  EXPECT_EQ(post(event, "sha256=" + std::string(64, '0')), 401);
+  EXPECT_EQ(post(event, "sha256=" + tuya::HmacSha256HexUpper("another secret", event)), 401);
+
+  // The emulator pushes the event itself when a capture arrives, signed.
+  server_.reset();
+  StartEmulator(hook_url, secret);
+  // (The pipeline above still points at the old emulator: make a new one.)
+  (*hook)->Stop();
+  p.Finish();
+  reports_.clear();
+  Pipeline p2(config_, o, Deps());
+  ASSERT_OK(p2.Start());
+  auto hook2 = WebhookServer::Start("127.0.0.1", (*hook)->port(), Secret(secret),
+                                    [&](CaptureJob j) { return p2.Submit(std::move(j)); });
+  ASSERT_OK_R(hook2);
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  for (int i = 0; i < 300; ++i) {  // at most 30 s
+    if (p2.stats().done >= 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  (*hook2)->Stop();
+  p2.Finish();
+  ASSERT_EQ(reports_.size(), 1u);
+  EXPECT_EQ(reports_[0].source, "webhook");
+  EXPECT_EQ(reports_[0].verdict, "approve");
+  EXPECT_EQ(AuditEndpoints("gate-ble"), std::vector<std::string>{"password-free/open-door:ok"});
+}
+
+TEST(PipelineCli, ARulesFileWithAMistakeIsRefusedWithItsLine) {
+  TempDir dir;
+  testing::WriteFile(dir.File("bad.toml"), "[detector]\nkind = \"cascade\"\n\n[[rules]]\nname = \"x\"\naction = \"aprove\"\n");
+  auto r = RunShell(ShellQuote(testing::LockpipeBinary()) + " run --once -c " + ShellQuote(dir.File("bad.toml")));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(dir.File("bad.toml") + ":6"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("action"), std::string::npos) << r.err;
+}
+
+// A batch of a thousand local captures, through the CLI, with a journal; then
+// the same batch interrupted with Ctrl-C.
+class BatchCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::WriteFile(dir_.File("rules.toml"), R"(
+[detector]
+kind = "cascade"
+[outputs]
+dir = ")" + dir_.File("out") + R"("
+[[devices]]
+id = "door"
+type = "wifi"
+[[rules]]
+name = "a face"
+action = "approve"
+kind = "unlock"
+faces = { min = 1 }
+)");
+  }
+  void WriteList(int n) {
+    std::ofstream list(dir_.File("list.jsonl"));
+    for (int i = 0; i < n; ++i) {
+      const char* sample = i % 2 ? "noface.enc" : "astronaut.enc";
+      list << json{{"path", Media(sample)}, {"file_key", kSampleKey}, {"device", "door"}, {"kind", "unlock"},
+                   {"id", "c" + std::to_string(i)}}
+                  .dump()
+           << "\n";
+    }
+  }
+  TempDir dir_;
+};
+
+TEST_F(BatchCli, AThousandCapturesRunInBoundedMemory) {
+  auto run = [&](int n, const std::string& journal) {
+    WriteList(n);
+    return RunShell("/usr/bin/time -f '%M' -o " + ShellQuote(dir_.File("rss")) + " " +
+                    ShellQuote(testing::LockpipeBinary()) + " batch -c " + ShellQuote(dir_.File("rules.toml")) + " " +
+                    ShellQuote(dir_.File("list.jsonl")) + " -o " + ShellQuote(dir_.File("report.jsonl")) +
+                    " --no-outputs --threads 2 --journal " + ShellQuote(dir_.File(journal)));
+  };
+  if (!testing::HaveProgram("/usr/bin/time")) GTEST_SKIP() << "skipped: GNU time (package 'time') is not installed";
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "skipped under AddressSanitizer: its quarantine makes peak memory meaningless, and the "
+                  "release build runs this test";
+#endif
+  auto small = run(100, "j1.db");
+  ASSERT_EQ(small.exit_code, 0) << small.err;
+  long rss_small = std::stol(RunShell("tail -n1 " + ShellQuote(dir_.File("rss"))).out);
+  auto big = run(1000, "j2.db");
+  ASSERT_EQ(big.exit_code, 0) << big.err;
+  long rss_big = std::stol(RunShell("tail -n1 " + ShellQuote(dir_.File("rss"))).out);
+  // Ten times the captures, (nearly) the same peak memory.
+  EXPECT_LT(rss_big, rss_small + 64 * 1024) << "peak KiB: " << rss_small << " for 100, " << rss_big << " for 1000";
+  // Every capture is in the report, then the summary.
+  auto lines = RunShell("wc -l < " + ShellQuote(dir_.File("report.jsonl")));
+  EXPECT_EQ(std::stoi(lines.out), 1001);
+  auto summary = json::parse(RunShell("tail -n1 " + ShellQuote(dir_.File("report.jsonl"))).out);
+  EXPECT_EQ(summary["summary"]["captures"], 1000);
+  EXPECT_EQ(summary["summary"]["analysis_failed"], 0);
+  EXPECT_EQ(summary["summary"]["approved"].get<int>() + summary["summary"]["rejected"].get<int>() +
+                summary["summary"]["escalated"].get<int>(),
+            1000);
+}
+
+TEST_F(BatchCli, CtrlCStopsCleanlyAndLeavesTheJournalConsistent) {
+  WriteList(2000);
+  const std::string cmd = ShellQuote(testing::LockpipeBinary()) + " batch -c " + ShellQuote(dir_.File("rules.toml")) +
+                          " " + ShellQuote(dir_.File("list.jsonl")) + " -o " + ShellQuote(dir_.File("report.jsonl")) +
+                          " --no-outputs --threads 1 --journal " + ShellQuote(dir_.File("j.db"));
+  // Start it, wait until it has made progress, interrupt it.
+  // set -m: a background job of a non-interactive shell would ignore SIGINT.
+  auto r = RunShell("set -m; " + cmd + " & pid=$!; for i in $(seq 200); do [ -s " + ShellQuote(dir_.File("j.db")) +
+                    " ] && break; sleep 0.05; done; sleep 1; kill -INT $pid; wait $pid; echo \"exit=$?\"");
+  EXPECT_NE(r.out.find("exit=130"), std::string::npos) << r.out << r.err;
+  // The report is whole: what was done, then a summary that says it was interrupted...
+  auto summary = json::parse(RunShell("tail -n1 " + ShellQuote(dir_.File("report.jsonl"))).out, nullptr, false);
+  ASSERT_FALSE(summary.is_discarded());
+  EXPECT_EQ(summary["summary"]["interrupted"], true);
+  // ...and every capture the journal knows about was decided.
+  auto j = Journal::Open(dir_.File("j.db"), Journal::Mode::kReadOnly);
+  ASSERT_OK_R(j);
+  auto counts = (*j)->CountVerdicts();
+  ASSERT_OK_R(counts);
+  std::int64_t decided = 0;
+  std::int64_t undecided = 0;
+  for (const auto& [k, v] : *counts) (k == "undecided" ? undecided : decided) += v;
+  EXPECT_GT(decided, 0);
+  EXPECT_LT(decided, 2000);
+  EXPECT_EQ(undecided, 0);
+}
+
+}  // namespace
+}  // namespace lockpipe
