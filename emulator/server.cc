@@ -1175,6 +1175,9 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
     impl->http = std::make_unique<httplib::Server>();
   }
   impl->http->set_payload_max_length(256u * 1024 * 1024);
+  // Small JSON answers on a kept-alive connection otherwise wait out Nagle's
+  // algorithm against the client's delayed ACK (~40 ms a call).
+  impl->http->set_tcp_nodelay(true);
   impl->http->set_read_timeout(10, 0);
   impl->http->set_write_timeout(10, 0);
   impl->http->set_exception_handler([](const httplib::Request& req, httplib::Response& res,

@@ -181,6 +181,7 @@ Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(const std::string& h
     reply(202, "queued");
   });
   raw->server.set_payload_max_length(1 << 20);
+  raw->server.set_tcp_nodelay(true);  // answers go out at once, not after a delayed ACK
   if (port == 0) {
     raw->port = raw->server.bind_to_any_port(host);
   } else {

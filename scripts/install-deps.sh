@@ -13,7 +13,7 @@ PACKAGES=(
   # the field's standard libraries we build on
   nlohmann-json3-dev libcpp-httplib-dev libsqlite3-dev sqlite3 libtomlplusplus-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev openjdk-17-jdk-headless time curl jq
+  libgtest-dev libgmock-dev libbenchmark-dev openjdk-17-jdk-headless time curl jq bc
 )
 
 missing=()

@@ -38,6 +38,7 @@ if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
     ninja -C build-fuzz -j "$JOBS" "$f"
     corpus=$(mktemp -d)
     [ -d "tests/fuzz/corpus/$f" ] && cp -r "tests/fuzz/corpus/$f/." "$corpus/"
+    [ "$f" = avio_fuzz ] && cp samples/media/camera_360p.mp4 "$corpus/"
     ./build-fuzz/tests/"$f" -max_total_time="${FUZZ_SECONDS:-30}" -rss_limit_mb=2048 \
       -print_final_stats=1 "$corpus" 2>&1 | tail -n 3
     rm -rf "$corpus"

@@ -117,9 +117,9 @@ int RunBatch(int argc, char** argv) {
     progress.Update(done);
   };
 
-  Pipeline* running = nullptr;
+  std::atomic<Pipeline*> running{nullptr};
   SignalWatcher signals([&] {
-    if (running) running->Abort();
+    if (Pipeline* p = running.load()) p->Abort();
   });
   Pipeline pipeline(r.config, popts, r.deps);
   if (auto s = pipeline.Start(); !s.ok()) return Fail(cmd, s);

@@ -67,10 +67,10 @@ int RunRun(int argc, char** argv) {
     else std::cout << DescribeReport(e) << std::endl;
   };
   StopFlag stop;
-  Pipeline* running = nullptr;
+  std::atomic<Pipeline*> running{nullptr};
   SignalWatcher signals([&] {
     stop.Stop();
-    if (running) running->Abort();
+    if (Pipeline* p = running.load()) p->Abort();
   });
   Pipeline pipeline(r.config, PipelineOptionsFrom(vm), r.deps);
   if (auto s = pipeline.Start(); !s.ok()) return Fail(cmd, s);
