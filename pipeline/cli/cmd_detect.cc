@@ -167,11 +167,10 @@ int RunDetect(int argc, char** argv) {
     return UsageError(cmd, "--max-side must be 0 (full size) or at least 32");
 
   std::optional<Secret> key;
-  if (HasKey(vm)) {
-    auto k = KeyFromOptions(vm, "file key");
-    if (!k.ok()) return Fail(cmd, k.status());
-    if (auto s = media::ValidateKey(*k); !s.ok()) return Fail(cmd, s.WithContext("file key"));
-    key = std::move(*k);
+  if (auto k = OptionalMediaKey(vm); k.ok()) {
+    key = std::move(k).value();
+  } else {
+    return Fail(cmd, k.status());
   }
 
   auto detector = MakeFaceDetector(options);

@@ -39,10 +39,10 @@ int RunProbe(int argc, char** argv) {
           &vm, &rc))
     return rc;
   std::optional<Secret> key;
-  if (HasKey(vm)) {
-    auto k = KeyFromOptions(vm, "file key");
-    if (!k.ok()) return Fail(cmd, k.status());
-    key = std::move(*k);
+  if (auto k = OptionalMediaKey(vm); k.ok()) {
+    key = std::move(k).value();
+  } else {
+    return Fail(cmd, k.status());
   }
   media::DecodeOptions options;
   options.threads = vm["threads"].as<int>();

@@ -79,10 +79,10 @@ int RunThumbnail(int argc, char** argv) {
   if (req.decode.threads < 0) return UsageError(cmd, "--threads must be 0 or more");
 
   std::optional<Secret> key;
-  if (HasKey(vm)) {
-    auto k = KeyFromOptions(vm, "file key");
-    if (!k.ok()) return Fail(cmd, k.status());
-    key = std::move(*k);
+  if (auto k = OptionalMediaKey(vm); k.ok()) {
+    key = std::move(k).value();
+  } else {
+    return Fail(cmd, k.status());
   }
   media::SilenceFfmpegLog();
   auto source = media::OpenMediaFile(vm["input"].as<std::string>(), key);

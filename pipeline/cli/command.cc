@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "decoders/media_container.h"
+
 namespace lockpipe::cli {
 namespace {
 std::vector<Command>& Registry() {
@@ -67,6 +69,13 @@ Result<Secret> KeyFromOptions(const po::variables_map& vm, const std::string& wh
   if (vm.count("key-file")) src.file = vm["key-file"].as<std::string>();
   if (vm.count("key-env")) src.env = vm["key-env"].as<std::string>();
   return LoadSecret(src, what);
+}
+
+Result<std::optional<Secret>> OptionalMediaKey(const po::variables_map& vm) {
+  if (!HasKey(vm)) return std::optional<Secret>();
+  ASSIGN_OR_RETURN(Secret key, KeyFromOptions(vm, "file key"));
+  RETURN_IF_ERROR(media::ValidateKey(key).WithContext("file key"));
+  return std::optional<Secret>(std::move(key));
 }
 
 }  // namespace lockpipe::cli

@@ -6,6 +6,7 @@
 // process exit code (see ExitCode).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,5 +56,8 @@ bool ParseCommandLine(int argc, char** argv, const std::string& command, const s
 void AddKeyOptions(po::options_description& options, const std::string& what);
 bool HasKey(const po::variables_map& vm);
 Result<Secret> KeyFromOptions(const po::variables_map& vm, const std::string& what);
+// The media file_key if one of the key options was given (checked for a length
+// AES takes), nullopt when none was: the media is then read as plaintext.
+Result<std::optional<Secret>> OptionalMediaKey(const po::variables_map& vm);
 
 }  // namespace lockpipe::cli
