@@ -84,6 +84,8 @@ struct Args {
   bool throughput = true;
   bool rss = true;
   bool latency = true;
+  // Diagnostic: the pipeline's clients open a new connection per request.
+  bool no_keepalive = false;
   // Child mode (internal): run the pipeline over the first `count` jobs of a file.
   std::string rss_child_file;
   int rss_child_count = 0;
@@ -182,14 +184,22 @@ kind = "unlock"
   return std::move(c).value();
 }
 
+bool g_no_keepalive = false;  // --no-keepalive
+
+CurlOptions PipelineCurlOptions() {
+  CurlOptions o;
+  o.reuse_connections = !g_no_keepalive;
+  return o;
+}
+
 PipelineDeps MakeDeps(std::shared_ptr<TokenManager> tokens) {
   PipelineDeps d;
   d.make_api = [tokens]() -> Result<std::unique_ptr<LockApi>> {
-    ASSIGN_OR_RETURN(auto api, MakeTuyaLockApi(tokens, CurlOptions{}));
+    ASSIGN_OR_RETURN(auto api, MakeTuyaLockApi(tokens, PipelineCurlOptions()));
     return std::unique_ptr<LockApi>(std::move(api));
   };
   d.make_http = []() -> Result<std::unique_ptr<HttpClient>> {
-    ASSIGN_OR_RETURN(auto c, CurlHttpClient::Create(CurlOptions{}));
+    ASSIGN_OR_RETURN(auto c, CurlHttpClient::Create(PipelineCurlOptions()));
     return std::unique_ptr<HttpClient>(std::move(c));
   };
   return d;
@@ -635,13 +645,15 @@ Args ParseArgs(int argc, char** argv) {
       a.rss = false;
     else if (k == "--skip-latency")
       a.latency = false;
+    else if (k == "--no-keepalive")
+      a.no_keepalive = true;
     else if (k == "-h" || k == "--help") {
       std::printf(
           "usage: pipeline_e2e_bench [--samples DIR] [--photos N] [--videos N] [--latency-photos "
           "N]\n"
           "       [--latency-videos N] [--devices N] [--rss-factor K] [--skip-throughput] "
           "[--skip-rss]\n"
-          "       [--skip-latency]\n");
+          "       [--skip-latency] [--no-keepalive (diagnostic: a new connection per request)]\n");
       std::exit(0);
     } else {
       Die("unknown argument " + k + " (see --help)");
@@ -666,6 +678,7 @@ int Main(int argc, char** argv) {
   Args args = ParseArgs(argc, argv);
   media::SilenceFfmpegLog();
   log::SetLevel(log::Level::kWarn);
+  g_no_keepalive = args.no_keepalive;
   if (!args.rss_child_file.empty()) return RssChild(args);
 
   std::string cmdline;
@@ -675,6 +688,8 @@ int Main(int argc, char** argv) {
       "machine: %u hardware threads; pipeline defaults: %d fetch threads, one analyze thread per "
       "core\n",
       std::thread::hardware_concurrency(), PipelineOptions{}.fetch_threads);
+  if (args.no_keepalive)
+    std::printf("--no-keepalive: the pipeline's HTTP clients do not reuse connections\n");
   std::fflush(stdout);
 
   const std::string photo_a = ReadWhole(args.samples + "/astronaut.jpg");

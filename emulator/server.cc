@@ -1178,6 +1178,12 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   // Small JSON answers on a kept-alive connection otherwise wait out Nagle's
   // algorithm against the client's delayed ACK (~40 ms a call).
   impl->http->set_tcp_nodelay(true);
+  // cpp-httplib's default pool is a few threads, each held by an idle
+  // kept-alive connection until it times out (5 s): with more clients than
+  // threads a request would wait that long. A larger pool and a short idle
+  // timeout keep the emulator answering like a cloud.
+  impl->http->new_task_queue = [] { return new httplib::ThreadPool(32); };
+  impl->http->set_keep_alive_timeout(2);
   impl->http->set_read_timeout(10, 0);
   impl->http->set_write_timeout(10, 0);
   impl->http->set_exception_handler([](const httplib::Request& req, httplib::Response& res,

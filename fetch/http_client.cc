@@ -152,7 +152,9 @@ Result<HttpResponse> CurlHttpClient::Send(const HttpRequest& request) {
   if (!o.reuse_connections || !request.idempotent) {
     curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
   }
-  if (!o.reuse_connections) curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+  // A door call's one-shot connection is closed after use too: left in the
+  // cache it would hold one of the server's worker threads while idle.
+  if (!o.reuse_connections || !request.idempotent) curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
 
   if (request.method == "GET") {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);

@@ -182,6 +182,10 @@ Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(const std::string& h
   });
   raw->server.set_payload_max_length(1 << 20);
   raw->server.set_tcp_nodelay(true);  // answers go out at once, not after a delayed ACK
+  // More senders than worker threads would otherwise wait for an idle
+  // kept-alive connection to time out.
+  raw->server.new_task_queue = [] { return new httplib::ThreadPool(16); };
+  raw->server.set_keep_alive_timeout(2);
   if (port == 0) {
     raw->port = raw->server.bind_to_any_port(host);
   } else {
