@@ -523,10 +523,15 @@ Result<std::int64_t> Journal::RecordIntent(std::int64_t event_id, const ActionIn
 }
 
 Status Journal::RecordOutcome(std::int64_t action_id, const ActionOutcome& o) {
-  const std::string name = "action " + std::to_string(action_id);
   if (!OneOf(o.outcome, {"ok", "failed"}))
-    return InvalidArgument("journal " + name + ": outcome must be 'ok' or 'failed', not " +
-                           Quoted(o.outcome));
+    return InvalidArgument("journal action " + std::to_string(action_id) +
+                           ": outcome must be 'ok' or 'failed', not " + Quoted(o.outcome));
+  return SetOutcome(action_id, o, "recording the outcome of");
+}
+
+// Writes the outcome of an action that has none yet (one transaction).
+Status Journal::SetOutcome(std::int64_t action_id, const ActionOutcome& o, const std::string& doing) {
+  const std::string name = "action " + std::to_string(action_id);
   std::lock_guard lock(mu_);
   sqlite3* db = db_.get();
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db, path_));
@@ -541,7 +546,7 @@ Status Journal::RecordOutcome(std::int64_t action_id, const ActionOutcome& o) {
                                           "UPDATE actions SET outcome = ?2, detail = ?3, "
                                           "outcome_at_ms = ?4 WHERE id = ?1"));
   st.Bind(1, action_id).Bind(2, o.outcome).Bind(3, o.detail).Bind(4, o.at_ms);
-  RETURN_IF_ERROR(st.Run("recording the outcome of " + name));
+  RETURN_IF_ERROR(st.Run(doing + " " + name));
   return tx.Commit();
 }
 
@@ -582,25 +587,9 @@ Result<std::vector<ActionRecord>> Journal::UnknownOutcomes(bool include_reported
 }
 
 Status Journal::MarkUnknown(std::int64_t action_id) {
-  const std::string name = "action " + std::to_string(action_id);
-  std::lock_guard lock(mu_);
-  sqlite3* db = db_.get();
-  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db, path_));
-  ASSIGN_OR_RETURN(auto cur, Stmt::Prepare(db, path_, "SELECT outcome FROM actions WHERE id = ?1"));
-  cur.Bind(1, action_id);
-  ASSIGN_OR_RETURN(bool row, cur.Step("looking up " + name));
-  if (!row) return NotFound("journal " + path_ + ": no " + name);
-  if (!cur.IsNull(0))
-    return Unsupported("journal " + path_ + ": " + name + " already has outcome '" + cur.Text(0) +
-                       "'");
-  ASSIGN_OR_RETURN(auto st, Stmt::Prepare(db, path_,
-                                          "UPDATE actions SET outcome = 'unknown', detail = ?2, "
-                                          "outcome_at_ms = ?3 WHERE id = ?1"));
-  st.Bind(1, action_id)
-      .Bind(2, "no outcome was recorded before the process stopped; not resent")
-      .Bind(3, NowMs());
-  RETURN_IF_ERROR(st.Run("marking " + name + " unknown"));
-  return tx.Commit();
+  return SetOutcome(action_id,
+                    {"unknown", "no outcome was recorded before the process stopped; not resent", NowMs()},
+                    "marking unknown:");
 }
 
 Status Journal::LoadDetailsLocked(JournalEntry* e) {

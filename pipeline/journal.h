@@ -223,6 +223,7 @@ class Journal {
   Journal(std::string path, DbPtr db);
   Result<JournalEntry> LoadEntryLocked(std::int64_t event_id);
   Status LoadDetailsLocked(JournalEntry* entry);
+  Status SetOutcome(std::int64_t action_id, const ActionOutcome& outcome, const std::string& doing);
 
   const std::string path_;
   std::mutex mu_;  // guards db_ (opened NOMUTEX)
