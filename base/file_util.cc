@@ -110,8 +110,8 @@ Status AtomicFile::Write(std::span<const std::uint8_t> data) {
 }
 
 Status AtomicFile::Write(const std::string& text) {
-  return Write(std::span<const std::uint8_t>(
-      reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+  return Write(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()),
+                                             text.size()));
 }
 
 Status AtomicFile::Commit() {
@@ -158,11 +158,10 @@ Status WriteFileAtomically(const std::string& path, std::span<const std::uint8_t
 }
 
 Status WriteFileAtomically(const std::string& path, const std::string& text, unsigned mode) {
-  return WriteFileAtomically(
-      path,
-      std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()),
-                                    text.size()),
-      mode);
+  return WriteFileAtomically(path,
+                             std::span<const std::uint8_t>(
+                                 reinterpret_cast<const std::uint8_t*>(text.data()), text.size()),
+                             mode);
 }
 
 }  // namespace lockpipe

@@ -54,8 +54,7 @@ class AtomicFile {
 // Writes `data` to `path` atomically (temp + rename).
 Status WriteFileAtomically(const std::string& path, std::span<const std::uint8_t> data,
                            unsigned mode = 0644);
-Status WriteFileAtomically(const std::string& path, const std::string& text,
-                           unsigned mode = 0644);
+Status WriteFileAtomically(const std::string& path, const std::string& text, unsigned mode = 0644);
 
 // "No such file or directory" etc. for errno.
 std::string ErrnoText(int err);

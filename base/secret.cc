@@ -16,12 +16,15 @@ void Secret::Wipe() {
 Result<Secret> LoadSecret(const SecretSource& source, const std::string& what) {
   int given = !source.literal.empty() + !source.file.empty() + !source.env.empty();
   if (given == 0) return InvalidArgument("no " + what + " given");
-  if (given > 1) return InvalidArgument("give the " + what + " one way only (value, file or environment variable)");
+  if (given > 1)
+    return InvalidArgument("give the " + what +
+                           " one way only (value, file or environment variable)");
   if (!source.literal.empty()) return Secret(source.literal);
   if (!source.env.empty()) {
     const char* v = std::getenv(source.env.c_str());
     if (v == nullptr || *v == '\0')
-      return InvalidArgument(what + ": environment variable " + source.env + " is not set or empty");
+      return InvalidArgument(what + ": environment variable " + source.env +
+                             " is not set or empty");
     return Secret(v);
   }
   ASSIGN_OR_RETURN(std::string text, ReadTextFile(source.file));

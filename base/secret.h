@@ -21,11 +21,18 @@ class Secret {
   Secret(const Secret& other) = default;
   Secret(Secret&& other) noexcept : value_(std::move(other.value_)) { other.Wipe(); }
   Secret& operator=(const Secret& other) {
-    if (this != &other) { Wipe(); value_ = other.value_; }
+    if (this != &other) {
+      Wipe();
+      value_ = other.value_;
+    }
     return *this;
   }
   Secret& operator=(Secret&& other) noexcept {
-    if (this != &other) { Wipe(); value_ = std::move(other.value_); other.Wipe(); }
+    if (this != &other) {
+      Wipe();
+      value_ = std::move(other.value_);
+      other.Wipe();
+    }
     return *this;
   }
   ~Secret() { Wipe(); }

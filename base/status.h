@@ -18,14 +18,14 @@ namespace lockpipe {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,  // the caller's input is wrong (bad key length, bad flag)
-  kNotFound,         // a file, device or resource does not exist
-  kIoError,          // reading or writing failed
-  kCorrupt,          // data is malformed (short header, bad padding, bad JSON)
-  kUnsupported,      // valid but not something we (or the lock type) can do
-  kNetwork,          // could not reach or talk to a server
-  kApiError,         // the server answered with an error (see api_code)
-  kPermissionDenied, // credentials or file permissions refuse the operation
+  kInvalidArgument,   // the caller's input is wrong (bad key length, bad flag)
+  kNotFound,          // a file, device or resource does not exist
+  kIoError,           // reading or writing failed
+  kCorrupt,           // data is malformed (short header, bad padding, bad JSON)
+  kUnsupported,       // valid but not something we (or the lock type) can do
+  kNetwork,           // could not reach or talk to a server
+  kApiError,          // the server answered with an error (see api_code)
+  kPermissionDenied,  // credentials or file permissions refuse the operation
   kTimeout,
   kCancelled,
   kInternal,
@@ -36,8 +36,7 @@ const char* StatusCodeName(StatusCode code);
 class [[nodiscard]] Status {
  public:
   Status() = default;  // OK
-  Status(StatusCode code, std::string message)
-      : code_(code), message_(std::move(message)) {}
+  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return {}; }
 
@@ -49,8 +48,14 @@ class [[nodiscard]] Status {
   // (0 when none).
   int http_status() const { return http_status_; }
   std::int64_t api_code() const { return api_code_; }
-  Status& set_http_status(int s) { http_status_ = s; return *this; }
-  Status& set_api_code(std::int64_t c) { api_code_ = c; return *this; }
+  Status& set_http_status(int s) {
+    http_status_ = s;
+    return *this;
+  }
+  Status& set_api_code(std::int64_t c) {
+    api_code_ = c;
+    return *this;
+  }
 
   // Returns a copy whose message is "context: message".
   Status WithContext(const std::string& context) const;
@@ -65,7 +70,9 @@ class [[nodiscard]] Status {
   std::int64_t api_code_ = 0;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status IoError(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
 inline Status Corrupt(std::string m) { return {StatusCode::kCorrupt, std::move(m)}; }
@@ -74,14 +81,16 @@ inline Status NetworkError(std::string m) { return {StatusCode::kNetwork, std::m
 inline Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 inline Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
 inline Status TimeoutError(std::string m) { return {StatusCode::kTimeout, std::move(m)}; }
-inline Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+inline Status PermissionDenied(std::string m) {
+  return {StatusCode::kPermissionDenied, std::move(m)};
+}
 
 // Either a T or a non-OK Status. Constructing from an OK Status is a bug and
 // is turned into kInternal so that it can never be mistaken for success.
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(v_).ok()) v_ = InternalError("Result built from an OK status");
   }
@@ -111,10 +120,10 @@ class [[nodiscard]] Result {
 #define LOCKPIPE_CONCAT(a, b) LOCKPIPE_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function if `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                      \
-  do {                                             \
-    ::lockpipe::Status _st = (expr);               \
-    if (!_st.ok()) return _st;                     \
+#define RETURN_IF_ERROR(expr)        \
+  do {                               \
+    ::lockpipe::Status _st = (expr); \
+    if (!_st.ok()) return _st;       \
   } while (0)
 
 // ASSIGN_OR_RETURN(auto x, Foo()); declares x from a Result or returns its error.

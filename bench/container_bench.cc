@@ -68,13 +68,19 @@ void BM_StreamDecrypt(benchmark::State& state) {
   }
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(kPayload));
 }
-BENCHMARK(BM_StreamDecrypt)->Arg(4 << 10)->Arg(16 << 10)->Arg(64 << 10)->Arg(1 << 20)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_StreamDecrypt)
+    ->Arg(4 << 10)
+    ->Arg(16 << 10)
+    ->Arg(64 << 10)
+    ->Arg(1 << 20)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // Random-access reads of state.range(0) bytes at random offsets.
 void BM_RandomAccessRead(benchmark::State& state) {
   const auto& sealed = Sealed();
-  auto reader = RandomAccessDecryptor::Open(std::make_unique<MemorySource>(std::span(sealed)), kKey);
+  auto reader =
+      RandomAccessDecryptor::Open(std::make_unique<MemorySource>(std::span(sealed)), kKey);
   const auto len = static_cast<std::size_t>(state.range(0));
   std::vector<std::uint8_t> buf(len);
   std::mt19937_64 gen(7);
@@ -111,7 +117,8 @@ int main(int argc, char** argv) {
   if (ceiling == reporter.rates.end() || ceiling->second <= 0) return 0;
   std::printf("\nRatio to the raw EVP ceiling (%.2f GB/s):\n", ceiling->second / 1e9);
   for (const auto& [name, rate] : reporter.rates) {
-    std::printf("  %-40s %8.2f GB/s  %6.1f%%\n", name.c_str(), rate / 1e9, 100.0 * rate / ceiling->second);
+    std::printf("  %-40s %8.2f GB/s  %6.1f%%\n", name.c_str(), rate / 1e9,
+                100.0 * rate / ceiling->second);
   }
   benchmark::Shutdown();
   return 0;

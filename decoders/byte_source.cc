@@ -73,8 +73,8 @@ Result<std::size_t> FileRandomAccessSource::ReadAt(std::uint64_t offset,
                                                    std::span<std::uint8_t> out) {
   std::size_t have = 0;
   while (have < out.size()) {
-    ssize_t n = ::pread(fd_, out.data() + have, out.size() - have,
-                        static_cast<off_t>(offset + have));
+    ssize_t n =
+        ::pread(fd_, out.data() + have, out.size() - have, static_cast<off_t>(offset + have));
     if (n < 0) {
       if (errno == EINTR) continue;
       return IoError(path_ + ": read failed: " + ErrnoText(errno));
@@ -93,7 +93,8 @@ Result<std::size_t> MemorySource::Read(std::span<std::uint8_t> out) {
 
 Result<std::size_t> MemorySource::ReadAt(std::uint64_t offset, std::span<std::uint8_t> out) {
   if (offset >= data_.size()) return std::size_t{0};
-  std::size_t n = std::min<std::size_t>(out.size(), data_.size() - static_cast<std::size_t>(offset));
+  std::size_t n =
+      std::min<std::size_t>(out.size(), data_.size() - static_cast<std::size_t>(offset));
   std::memcpy(out.data(), data_.data() + offset, n);
   return n;
 }

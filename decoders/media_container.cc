@@ -258,7 +258,8 @@ Result<std::vector<std::uint8_t>> Encrypt(const Secret& key, std::span<const std
   return out;
 }
 
-Result<std::vector<std::uint8_t>> Decrypt(const Secret& key, std::span<const std::uint8_t> container,
+Result<std::vector<std::uint8_t>> Decrypt(const Secret& key,
+                                          std::span<const std::uint8_t> container,
                                           const std::string& name) {
   ASSIGN_OR_RETURN(auto dec, StreamDecryptor::Create(key, name));
   std::vector<std::uint8_t> out;
@@ -350,8 +351,8 @@ Status RandomAccessDecryptor::DecryptBlocks(std::uint64_t first, std::uint64_t c
 Result<std::size_t> RandomAccessDecryptor::ReadAt(std::uint64_t offset,
                                                   std::span<std::uint8_t> out) {
   if (offset >= plaintext_size_ || out.empty()) return std::size_t{0};
-  std::size_t n = static_cast<std::size_t>(
-      std::min<std::uint64_t>(out.size(), plaintext_size_ - offset));
+  std::size_t n =
+      static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), plaintext_size_ - offset));
   std::size_t done = 0;
   while (done < n) {
     std::uint64_t pos = offset + done;
@@ -360,7 +361,8 @@ Result<std::size_t> RandomAccessDecryptor::ReadAt(std::uint64_t offset,
     std::uint64_t count = std::min<std::uint64_t>(last - first + 1, kBlocksPerRead);
     RETURN_IF_ERROR(DecryptBlocks(first, count, plain_.data()));
     std::size_t skip = static_cast<std::size_t>(pos - first * kBlockSize);
-    std::size_t take = std::min<std::size_t>(n - done, static_cast<std::size_t>(count * kBlockSize) - skip);
+    std::size_t take =
+        std::min<std::size_t>(n - done, static_cast<std::size_t>(count * kBlockSize) - skip);
     std::memcpy(out.data() + done, plain_.data() + skip, take);
     done += take;
   }
@@ -371,10 +373,14 @@ Result<std::size_t> RandomAccessDecryptor::ReadAt(std::uint64_t offset,
 
 const char* ContentTypeName(ContentType type) {
   switch (type) {
-    case ContentType::kJpeg: return "JPEG";
-    case ContentType::kPng: return "PNG";
-    case ContentType::kMp4: return "MP4";
-    case ContentType::kUnknown: return "unknown";
+    case ContentType::kJpeg:
+      return "JPEG";
+    case ContentType::kPng:
+      return "PNG";
+    case ContentType::kMp4:
+      return "MP4";
+    case ContentType::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }

@@ -33,8 +33,8 @@ inline constexpr std::size_t kIvOffset = 4;
 
 struct Header {
   std::array<std::uint8_t, 16> iv{};
-  std::array<std::uint8_t, 4> reserved_front{};   // bytes 0..3
-  std::array<std::uint8_t, 44> reserved_back{};   // bytes 20..63
+  std::array<std::uint8_t, 4> reserved_front{};  // bytes 0..3
+  std::array<std::uint8_t, 44> reserved_back{};  // bytes 20..63
 
   // Informational only; never required. 0 when the producer wrote zeros.
   std::uint32_t version() const;
@@ -116,7 +116,8 @@ class StreamEncryptor {
 
 // One-shot helpers over the streaming classes.
 Result<std::vector<std::uint8_t>> Encrypt(const Secret& key, std::span<const std::uint8_t> plain);
-Result<std::vector<std::uint8_t>> Decrypt(const Secret& key, std::span<const std::uint8_t> container,
+Result<std::vector<std::uint8_t>> Decrypt(const Secret& key,
+                                          std::span<const std::uint8_t> container,
                                           const std::string& name = "memory");
 
 // Reads any plaintext byte range of a container on a seekable source without

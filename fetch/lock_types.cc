@@ -78,15 +78,24 @@ std::vector<LockType> AllLockTypes() {
 
 std::string_view EndpointName(Endpoint endpoint) {
   switch (endpoint) {
-    case Endpoint::kRemoteUnlocks: return "remote-unlocks";
-    case Endpoint::kRemoteUnlockConfig: return "remote-unlock/config";
-    case Endpoint::kOpenDoorWithPassword: return "open-door";
-    case Endpoint::kPasswordFreeOpen: return "password-free/open-door";
-    case Endpoint::kPasswordFreeOpenV11: return "password-free/open-door (v1.1)";
-    case Endpoint::kRevokePasswordFree: return "password-free/open-door/cancel";
-    case Endpoint::kDoorOperate: return "password-free/door-operate";
-    case Endpoint::kPasswordTicket: return "password-ticket";
-    case Endpoint::kLatestMediaUrl: return "latest/media/url";
+    case Endpoint::kRemoteUnlocks:
+      return "remote-unlocks";
+    case Endpoint::kRemoteUnlockConfig:
+      return "remote-unlock/config";
+    case Endpoint::kOpenDoorWithPassword:
+      return "open-door";
+    case Endpoint::kPasswordFreeOpen:
+      return "password-free/open-door";
+    case Endpoint::kPasswordFreeOpenV11:
+      return "password-free/open-door (v1.1)";
+    case Endpoint::kRevokePasswordFree:
+      return "password-free/open-door/cancel";
+    case Endpoint::kDoorOperate:
+      return "password-free/door-operate";
+    case Endpoint::kPasswordTicket:
+      return "password-ticket";
+    case Endpoint::kLatestMediaUrl:
+      return "latest/media/url";
   }
   return "unknown";
 }

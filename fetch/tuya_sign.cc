@@ -45,7 +45,8 @@ Result<std::string> AesEcb(bool encrypt, std::string_view key, std::string_view 
   if (EVP_CipherUpdate(ctx.get(), dst, &n1, U(in), static_cast<int>(in.size())) != 1 ||
       EVP_CipherFinal_ex(ctx.get(), dst + n1, &n2) != 1) {
     ERR_clear_error();
-    return Corrupt(encrypt ? "AES-ECB encryption failed" : "AES-ECB decryption failed (bad padding)");
+    return Corrupt(encrypt ? "AES-ECB encryption failed"
+                           : "AES-ECB decryption failed (bad padding)");
   }
   out.resize(static_cast<std::size_t>(n1 + n2));
   return out;

@@ -34,9 +34,9 @@ struct SignInput {
   std::string signed_headers;  // "name:value\n" per header in Signature-Headers, or ""
   std::string url;             // CanonicalUrl(...)
   std::string client_id;
-  std::string access_token;    // empty for token calls
-  std::string t;               // 13-digit milliseconds
-  std::string nonce;           // may be empty
+  std::string access_token;  // empty for token calls
+  std::string t;             // 13-digit milliseconds
+  std::string nonce;         // may be empty
 };
 
 std::string StringToSign(const SignInput& in);

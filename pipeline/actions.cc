@@ -20,9 +20,12 @@ bool IsAllInOne(LockType t) {
 
 std::string ApproveEndpoint(const DeviceConfig& device, bool has_password) {
   const LockType t = device.type;
-  if (Supports(t, Endpoint::kPasswordFreeOpenV11)) return std::string(EndpointName(Endpoint::kPasswordFreeOpenV11));
-  if (IsAllInOne(t) && Supports(t, Endpoint::kDoorOperate)) return std::string(EndpointName(Endpoint::kDoorOperate));
-  if (Supports(t, Endpoint::kPasswordFreeOpen)) return std::string(EndpointName(Endpoint::kPasswordFreeOpen));
+  if (Supports(t, Endpoint::kPasswordFreeOpenV11))
+    return std::string(EndpointName(Endpoint::kPasswordFreeOpenV11));
+  if (IsAllInOne(t) && Supports(t, Endpoint::kDoorOperate))
+    return std::string(EndpointName(Endpoint::kDoorOperate));
+  if (Supports(t, Endpoint::kPasswordFreeOpen))
+    return std::string(EndpointName(Endpoint::kPasswordFreeOpen));
   if (Supports(t, Endpoint::kOpenDoorWithPassword) && has_password)
     return std::string(EndpointName(Endpoint::kOpenDoorWithPassword));
   return "";
@@ -34,9 +37,12 @@ Actuator::Actuator(LockApi* api, Journal* journal, bool dry_run)
 ActionResult Actuator::Carry(std::int64_t event_id, const DeviceConfig& device, Verdict verdict,
                              const Secret* password) {
   switch (verdict) {
-    case Verdict::kApprove: return Approve(event_id, device, password);
-    case Verdict::kReject: return Reject(event_id, device);
-    case Verdict::kEscalate: break;
+    case Verdict::kApprove:
+      return Approve(event_id, device, password);
+    case Verdict::kReject:
+      return Reject(event_id, device);
+    case Verdict::kEscalate:
+      break;
   }
   return {"none", "", false, true, "escalated: nothing sent, a person decides"};
 }
@@ -48,7 +54,8 @@ bool Actuator::BeginIntent(std::int64_t event_id, const DeviceConfig& device, Ac
     return false;
   }
   if (journal_ == nullptr) return true;
-  auto id = journal_->RecordIntent(event_id, {result->action, result->endpoint, device.id, NowMs()});
+  auto id =
+      journal_->RecordIntent(event_id, {result->action, result->endpoint, device.id, NowMs()});
   if (!id.ok()) {
     if (IsAlreadyJournaled(id.status())) {
       result->detail = "already sent before (journal holds the intent): not sent again";
@@ -66,9 +73,11 @@ void Actuator::Finish(std::int64_t action_id, const Status& status, ActionResult
   result->ok = status.ok();
   result->detail = status.ok() ? result->endpoint + " succeeded" : status.ToString();
   if (journal_ == nullptr || action_id == 0) return;
-  Status s = journal_->RecordOutcome(action_id, {status.ok() ? "ok" : "failed",
-                                                 status.ok() ? "" : status.ToString(), NowMs()});
-  if (!s.ok()) log::Error("journal: cannot record the outcome of action " + std::to_string(action_id) + ": " + s.ToString());
+  Status s = journal_->RecordOutcome(
+      action_id, {status.ok() ? "ok" : "failed", status.ok() ? "" : status.ToString(), NowMs()});
+  if (!s.ok())
+    log::Error("journal: cannot record the outcome of action " + std::to_string(action_id) + ": " +
+               s.ToString());
 }
 
 ActionResult Actuator::Approve(std::int64_t event_id, const DeviceConfig& device,
@@ -78,15 +87,18 @@ ActionResult Actuator::Approve(std::int64_t event_id, const DeviceConfig& device
   const bool has_password = password != nullptr && !password->empty();
   r.endpoint = ApproveEndpoint(device, has_password);
   if (r.endpoint.empty()) {
-    r.detail = Supports(device.type, Endpoint::kOpenDoorWithPassword)
-                   ? "cannot open " + device.id + ": a Zigbee lock opens only with its door password, and the config holds none"
-                   : "cannot open " + device.id + ": the reference lists no remote unlock for a " +
-                         std::string(LockTypeDescription(device.type));
+    r.detail =
+        Supports(device.type, Endpoint::kOpenDoorWithPassword)
+            ? "cannot open " + device.id +
+                  ": a Zigbee lock opens only with its door password, and the config holds none"
+            : "cannot open " + device.id + ": the reference lists no remote unlock for a " +
+                  std::string(LockTypeDescription(device.type));
     return r;
   }
   const LockType t = device.type;
   if (Supports(t, Endpoint::kPasswordFreeOpenV11) && !device.channel) {
-    r.detail = "cannot open " + device.id + ": an access control device needs a channel in the config";
+    r.detail =
+        "cannot open " + device.id + ": an access control device needs a channel in the config";
     return r;
   }
   std::int64_t action_id = 0;
@@ -118,7 +130,8 @@ ActionResult Actuator::Reject(std::int64_t event_id, const DeviceConfig& device)
   r.action = "reject";
   if (!Supports(device.type, Endpoint::kRevokePasswordFree)) {
     r.detail = "refused; the reference lists no revoke call for a " +
-               std::string(LockTypeDescription(device.type)) + ", so nothing was sent (the request times out on the lock)";
+               std::string(LockTypeDescription(device.type)) +
+               ", so nothing was sent (the request times out on the lock)";
     return r;
   }
   r.endpoint = std::string(EndpointName(Endpoint::kRevokePasswordFree));

@@ -530,7 +530,8 @@ Status Journal::RecordOutcome(std::int64_t action_id, const ActionOutcome& o) {
 }
 
 // Writes the outcome of an action that has none yet (one transaction).
-Status Journal::SetOutcome(std::int64_t action_id, const ActionOutcome& o, const std::string& doing) {
+Status Journal::SetOutcome(std::int64_t action_id, const ActionOutcome& o,
+                           const std::string& doing) {
   const std::string name = "action " + std::to_string(action_id);
   std::lock_guard lock(mu_);
   sqlite3* db = db_.get();
@@ -587,9 +588,10 @@ Result<std::vector<ActionRecord>> Journal::UnknownOutcomes(bool include_reported
 }
 
 Status Journal::MarkUnknown(std::int64_t action_id) {
-  return SetOutcome(action_id,
-                    {"unknown", "no outcome was recorded before the process stopped; not resent", NowMs()},
-                    "marking unknown:");
+  return SetOutcome(
+      action_id,
+      {"unknown", "no outcome was recorded before the process stopped; not resent", NowMs()},
+      "marking unknown:");
 }
 
 Status Journal::LoadDetailsLocked(JournalEntry* e) {

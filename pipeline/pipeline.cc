@@ -40,7 +40,8 @@ bool IsVideoPath(std::string path) {
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   for (const char* ext : {".mp4", ".m4v", ".mov", ".3gp"}) {
     std::string e(ext);
-    if (path.size() >= e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0) return true;
+    if (path.size() >= e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0)
+      return true;
   }
   return false;
 }
@@ -69,20 +70,26 @@ struct Pipeline::Analyzed {
 
 nlohmann::json EventReport::ToJson() const {
   nlohmann::json j = {
-      {"event_id", event_id},     {"capture", capture_key}, {"device", device_id},
-      {"device_name", device_name}, {"lock_type", lock_type}, {"kind", kind},
-      {"source", source},         {"duplicate", duplicate}, {"analysis_ok", analysis_ok},
-      {"faces", faces},           {"verdict", verdict},     {"rule", rule},
+      {"event_id", event_id},       {"capture", capture_key},
+      {"device", device_id},        {"device_name", device_name},
+      {"lock_type", lock_type},     {"kind", kind},
+      {"source", source},           {"duplicate", duplicate},
+      {"analysis_ok", analysis_ok}, {"faces", faces},
+      {"verdict", verdict},         {"rule", rule},
       {"reason", reason},
   };
   if (!label.empty()) j["label"] = label;
   if (!error.empty()) j["error"] = error;
   if (!media_type.empty()) {
-    j["media"] = {{"type", media_type}, {"width", width}, {"height", height}, {"duration_s", duration_s}};
+    j["media"] = {
+        {"type", media_type}, {"width", width}, {"height", height}, {"duration_s", duration_s}};
   }
   if (best_score >= 0) j["best_face_score"] = best_score;
-  j["action"] = {{"action", action.action}, {"endpoint", action.endpoint}, {"sent", action.sent},
-                 {"ok", action.ok}, {"detail", action.detail}};
+  j["action"] = {{"action", action.action},
+                 {"endpoint", action.endpoint},
+                 {"sent", action.sent},
+                 {"ok", action.ok},
+                 {"detail", action.detail}};
   if (!thumbnails.empty()) j["thumbnails"] = thumbnails;
   if (!contact_sheet.empty()) j["contact_sheet"] = contact_sheet;
   if (!record.empty()) j["record"] = record;
@@ -137,7 +144,8 @@ Status Pipeline::Start() {
     fetchers_.emplace_back(&Pipeline::FetchWorker, this, apis_[static_cast<std::size_t>(i)].get(),
                            https_[static_cast<std::size_t>(i)].get());
   }
-  for (int i = 0; i < options_.analyze_threads; ++i) analyzers_.emplace_back(&Pipeline::AnalyzeWorker, this, i);
+  for (int i = 0; i < options_.analyze_threads; ++i)
+    analyzers_.emplace_back(&Pipeline::AnalyzeWorker, this, i);
   actors_.emplace_back(&Pipeline::ActWorker, this, apis_.back().get());
   return Status::Ok();
 }
@@ -164,7 +172,8 @@ void Pipeline::Finish() {
 void Pipeline::Abort() {
   aborted_ = true;
   std::size_t dropped = jobs_.CloseAndDrain();
-  if (dropped > 0) log::Warn("stopping: " + std::to_string(dropped) + " queued capture(s) not started");
+  if (dropped > 0)
+    log::Warn("stopping: " + std::to_string(dropped) + " queued capture(s) not started");
 }
 
 PipelineStats Pipeline::stats() const {
@@ -197,7 +206,8 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
     } else if (j.where == CaptureJob::Where::kLatest) {
       auto url = api->GetLatestMediaUrl(j.device_id, j.kind);
       if (url.ok() && url->file_url.empty()) {
-        item->error = NotFound(j.device_id + ": no " + KindWord(j.kind) + " media in the cloud's window");
+        item->error =
+            NotFound(j.device_id + ": no " + KindWord(j.kind) + " media in the cloud's window");
       } else if (url.ok()) {
         j.url = url->file_url;
         j.file_key = url->file_key;
@@ -215,13 +225,20 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
       j.capture_key = j.device_id + "|" + KindWord(j.kind) + "|" + ref;
     }
     if (deps_.journal != nullptr) {
-      EventRecord ev{j.capture_key, j.device_id, KindWord(j.kind), j.source,
-                     !j.file_path.empty() ? j.file_path : !j.url.empty() ? j.url : j.path,
-                     j.captured_at_ms ? j.captured_at_ms : j.received_at_ms, j.received_at_ms};
+      EventRecord ev{j.capture_key,
+                     j.device_id,
+                     KindWord(j.kind),
+                     j.source,
+                     !j.file_path.empty() ? j.file_path
+                     : !j.url.empty()     ? j.url
+                                          : j.path,
+                     j.captured_at_ms ? j.captured_at_ms : j.received_at_ms,
+                     j.received_at_ms};
       auto id = deps_.journal->BeginEvent(ev);
       if (!id.ok()) {
         // Without a journal entry the capture cannot be decided safely.
-        log::Error("journal: " + id.status().ToString() + "; capture " + j.capture_key + " skipped");
+        log::Error("journal: " + id.status().ToString() + "; capture " + j.capture_key +
+                   " skipped");
         SetError(id.status());
         item->duplicate = true;
       } else if (!id->has_value()) {
@@ -239,8 +256,10 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
           item->media = std::move(file).value();
         } else {
           auto dec = media::RandomAccessDecryptor::Open(std::move(file).value(), j.file_key);
-          if (dec.ok()) item->media = std::make_unique<media::DecryptedSource>(std::move(dec).value());
-          else item->error = dec.status();
+          if (dec.ok())
+            item->media = std::make_unique<media::DecryptedSource>(std::move(dec).value());
+          else
+            item->error = dec.status();
         }
       } else if (IsVideoPath(!j.file_path.empty() ? j.file_path : j.url)) {
         // A video is read in byte ranges as the decoder asks: its own client,
@@ -255,8 +274,10 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
             item->error = src.status();
           } else {
             auto dec = media::RandomAccessDecryptor::Open(std::move(src).value(), j.file_key);
-            if (dec.ok()) item->media = std::make_unique<media::DecryptedSource>(std::move(dec).value());
-            else item->error = dec.status();
+            if (dec.ok())
+              item->media = std::make_unique<media::DecryptedSource>(std::move(dec).value());
+            else
+              item->error = dec.status();
           }
         }
       } else {
@@ -267,11 +288,15 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
         } else {
           std::vector<std::uint8_t> plain;
           auto n = StreamDownload(*http, j.url, [&](std::string_view chunk) {
-            return dec->Update(std::span(reinterpret_cast<const std::uint8_t*>(chunk.data()), chunk.size()), &plain);
+            return dec->Update(
+                std::span(reinterpret_cast<const std::uint8_t*>(chunk.data()), chunk.size()),
+                &plain);
           });
           Status s = n.ok() ? dec->Finish(&plain) : n.status();
-          if (s.ok()) item->media = std::make_unique<MemorySource>(std::move(plain), RedactUrl(j.url));
-          else item->error = s;
+          if (s.ok())
+            item->media = std::make_unique<MemorySource>(std::move(plain), RedactUrl(j.url));
+          else
+            item->error = s;
         }
       }
     }
@@ -292,7 +317,7 @@ void Pipeline::AnalyzeWorker(int index) {
 }
 
 std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> item,
-                                                       FaceDetector& detector) {
+                                                      FaceDetector& detector) {
   auto a = std::make_unique<Analyzed>();
   EventReport& r = a->report;
   const CaptureJob& j = item->job;
@@ -320,7 +345,8 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
   if (!got.ok()) {
     status = got.status();
   } else if (type == media::ContentType::kUnknown) {
-    status = Corrupt(item->media->name() + ": decrypted content is not a JPEG, PNG or MP4: wrong key or not lock media");
+    status = Corrupt(item->media->name() +
+                     ": decrypted content is not a JPEG, PNG or MP4: wrong key or not lock media");
   } else {
     media::ThumbnailRequest req;
     const bool video = type == media::ContentType::kMp4;
@@ -330,9 +356,12 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
     req.max_width = 960;
     req.max_height = 960;
     auto t = media::ExtractThumbnails(*item->media, req);
-    if (t.ok() && t->empty()) status = Corrupt(item->media->name() + ": no decodable frame");
-    else if (t.ok()) thumbs = std::move(t).value();
-    else status = t.status();
+    if (t.ok() && t->empty())
+      status = Corrupt(item->media->name() + ": no decodable frame");
+    else if (t.ok())
+      thumbs = std::move(t).value();
+    else
+      status = t.status();
   }
 
   // Faces on every thumbnail; the frame with the most faces is the evidence.
@@ -367,8 +396,10 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
 
   // Outputs: thumbnails with their boxes, a contact sheet, the plaintext media.
   if (options_.write_outputs && !thumbs.empty()) {
-    std::string tag = r.event_id ? std::to_string(r.event_id) : SafePathComponent(j.label.empty() ? j.capture_key : j.label);
-    a->out_dir = config_.outputs.dir + "/" + SafePathComponent(j.device_id) + "/" + tag + "-" + r.kind;
+    std::string tag = r.event_id ? std::to_string(r.event_id)
+                                 : SafePathComponent(j.label.empty() ? j.capture_key : j.label);
+    a->out_dir =
+        config_.outputs.dir + "/" + SafePathComponent(j.device_id) + "/" + tag + "-" + r.kind;
     std::error_code ec;
     std::filesystem::create_directories(a->out_dir, ec);
     if (ec) {
@@ -379,8 +410,10 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
           cv::Mat drawn = thumbs[i].image.clone();
           if (i < per_frame.size()) DrawFaces(drawn, per_frame[i]);
           std::string p = a->out_dir + "/thumb-" + std::to_string(i) + ".jpg";
-          if (auto s = media::WriteJpeg(p, drawn, 85); s.ok()) r.thumbnails.push_back(p);
-          else log::Error("outputs: " + s.ToString());
+          if (auto s = media::WriteJpeg(p, drawn, 85); s.ok())
+            r.thumbnails.push_back(p);
+          else
+            log::Error("outputs: " + s.ToString());
         }
       }
       if (config_.outputs.contact_sheet) {
@@ -389,15 +422,23 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
         if (sheet.ok() && media::WriteJpeg(p, *sheet, 85).ok()) r.contact_sheet = p;
       }
       if (config_.outputs.decrypted_media && item->media) {
-        std::string ext = type == media::ContentType::kMp4 ? ".mp4" : type == media::ContentType::kPng ? ".png" : ".jpg";
+        std::string ext = type == media::ContentType::kMp4   ? ".mp4"
+                          : type == media::ContentType::kPng ? ".png"
+                                                             : ".jpg";
         std::string p = a->out_dir + "/media" + ext;
         auto out = AtomicFile::Create(p);
         Status s = out.status();
         std::vector<std::uint8_t> buf(1 << 16);
         for (std::uint64_t off = 0; s.ok();) {
           auto n = item->media->ReadAt(off, buf);
-          if (!n.ok()) { s = n.status(); break; }
-          if (*n == 0) { s = out->Commit(); break; }
+          if (!n.ok()) {
+            s = n.status();
+            break;
+          }
+          if (*n == 0) {
+            s = out->Commit();
+            break;
+          }
           s = out->Write(std::span(buf.data(), *n));
           off += *n;
         }
@@ -411,15 +452,17 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
     if (!per_frame.empty()) {
       for (std::size_t i = 0; i < per_frame.size(); ++i)
         for (const auto& f : per_frame[i]) {
-          nlohmann::json fj = {{"frame", i}, {"seconds", thumbs[i].seconds},
+          nlohmann::json fj = {{"frame", i},
+                               {"seconds", thumbs[i].seconds},
                                {"box", {f.box.x, f.box.y, f.box.width, f.box.height}}};
           if (f.score) fj["score"] = *f.score;
           faces_json.push_back(fj);
         }
     }
-    AnalysisRecord rec{r.analysis_ok, r.error, faces_json.dump(), r.thumbnails, r.contact_sheet,
-                       r.media_type, r.duration_s};
-    if (auto s = deps_.journal->RecordAnalysis(r.event_id, rec); !s.ok()) log::Error("journal: " + s.ToString());
+    AnalysisRecord rec{r.analysis_ok,   r.error,      faces_json.dump(), r.thumbnails,
+                       r.contact_sheet, r.media_type, r.duration_s};
+    if (auto s = deps_.journal->RecordAnalysis(r.event_id, rec); !s.ok())
+      log::Error("journal: " + s.ToString());
   }
   a->fetched = std::move(item);
   return a;
@@ -443,7 +486,8 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.done;
-      if (r.duplicate) ++stats_.duplicates;
+      if (r.duplicate)
+        ++stats_.duplicates;
       else {
         if (!r.analysis_ok) ++stats_.failed;
         if (r.verdict == "approve") ++stats_.approved;
@@ -466,8 +510,8 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
     Evidence e;
     e.device_id = r.device_id;
     e.kind = f.job.kind;
-    e.captured_at = std::chrono::system_clock::time_point(
-        std::chrono::milliseconds(f.job.captured_at_ms ? f.job.captured_at_ms : f.job.received_at_ms));
+    e.captured_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(
+        f.job.captured_at_ms ? f.job.captured_at_ms : f.job.received_at_ms));
     e.now = std::chrono::system_clock::now();
     e.analysis_ok = true;
     e.faces = a.faces;
@@ -478,10 +522,12 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
   r.reason = d.reason;
   const bool dry = config_.safety.dry_run || !options_.act;
   if (deps_.journal != nullptr && r.event_id != 0) {
-    Status s = deps_.journal->RecordDecision(r.event_id, {r.verdict, r.rule, r.reason, dry, NowMs()});
+    Status s =
+        deps_.journal->RecordDecision(r.event_id, {r.verdict, r.rule, r.reason, dry, NowMs()});
     if (!s.ok()) {
       // Never act on a decision the journal did not take: fail closed.
-      r.action = {"none", "", false, false, "journal refused the decision, nothing sent: " + s.ToString()};
+      r.action = {"none", "", false, false,
+                  "journal refused the decision, nothing sent: " + s.ToString()};
       return finish();
     }
   }
@@ -491,8 +537,10 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
     std::optional<Secret> password;
     if (d.verdict == Verdict::kApprove && f.device->password) {
       auto p = LoadSecret(*f.device->password, "door password of " + f.device->id);
-      if (p.ok()) password = std::move(p).value();
-      else log::Error(p.status().ToString());
+      if (p.ok())
+        password = std::move(p).value();
+      else
+        log::Error(p.status().ToString());
     }
     r.action = actuator.Carry(r.event_id, *f.device, d.verdict, password ? &*password : nullptr);
   }

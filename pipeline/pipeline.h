@@ -1,8 +1,8 @@
 // The pipeline: fetch → decrypt → decode → analyze → decide → act → journal.
 //
 //   Submit() ─► [jobs] ─► fetch workers ─► [fetched] ─► analyze workers ─► [analyzed] ─► act worker
-//                         resolve the URL   (bounded)    decode, thumbnails  (bounded)    rules, lock API,
-//                         journal the event               faces, outputs                  journal, report
+//                         resolve the URL   (bounded)    decode, thumbnails  (bounded)    rules,
+//                         lock API, journal the event               faces, outputs journal, report
 //                         download+decrypt
 //
 // Each arrow is a BoundedQueue (backpressure: memory stays bounded whatever
@@ -31,12 +31,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/secret.h"
 #include "base/status.h"
@@ -60,12 +59,12 @@ struct CaptureJob {
   Where where = Where::kLatest;
   std::string device_id;
   MediaKind kind = MediaKind::kUnlockRequest;
-  std::string source;     // "poll", "webhook", "batch"
-  std::string url;        // kUrl
-  std::string path;       // kFile
-  std::string file_path;  // the server's relative path (identity of a capture)
-  Secret file_key;        // empty with kFile = plaintext
-  std::string capture_key;  // identity; derived when empty
+  std::string source;               // "poll", "webhook", "batch"
+  std::string url;                  // kUrl
+  std::string path;                 // kFile
+  std::string file_path;            // the server's relative path (identity of a capture)
+  Secret file_key;                  // empty with kFile = plaintext
+  std::string capture_key;          // identity; derived when empty
   std::int64_t captured_at_ms = 0;  // 0 = unknown: taken as received_at
   std::int64_t received_at_ms = 0;
   std::string label;  // batch line id or webhook event id, for reports
@@ -96,7 +95,7 @@ struct EventReport {
   ActionResult action;
   std::vector<std::string> thumbnails;
   std::string contact_sheet;
-  std::string record;  // the per-event JSON file
+  std::string record;     // the per-event JSON file
   double latency_ms = 0;  // received → acted
 
   nlohmann::json ToJson() const;
@@ -104,12 +103,12 @@ struct EventReport {
 
 struct PipelineOptions {
   int fetch_threads = 2;
-  int analyze_threads = 0;  // 0 = one per core
+  int analyze_threads = 0;         // 0 = one per core
   std::size_t queue_capacity = 0;  // 0 = twice the threads of the stage after it
-  bool write_outputs = true;   // thumbnails, contact sheets, records (per config.outputs)
-  bool act = true;             // false: decide and journal, never call the lock API
-  int video_thumbnails = 0;    // 0 = config.outputs.thumbnail_count
-  bool keyframes_only = true;  // video thumbnails from keyframes (fast) or exact times
+  bool write_outputs = true;       // thumbnails, contact sheets, records (per config.outputs)
+  bool act = true;                 // false: decide and journal, never call the lock API
+  int video_thumbnails = 0;        // 0 = config.outputs.thumbnail_count
+  bool keyframes_only = true;      // video thumbnails from keyframes (fast) or exact times
 };
 
 struct PipelineDeps {

@@ -37,8 +37,9 @@ bool Poller::PollOne(const DeviceConfig& device, MediaKind kind) {
     if (IsBusyError(url.status().api_code())) {
       auto& b = backoff_[key];
       b = std::min(options_.max_backoff, b.count() ? b * 2 : options_.interval * 2);
-      log::Warn("poll " + device.id + ": cloud is busy (code " + std::to_string(url.status().api_code()) +
-                "); backing off to " + std::to_string(b.count() / 1000) + " s");
+      log::Warn("poll " + device.id + ": cloud is busy (code " +
+                std::to_string(url.status().api_code()) + "); backing off to " +
+                std::to_string(b.count() / 1000) + " s");
     } else if (url.status().code() != StatusCode::kNotFound) {
       log::Warn("poll " + device.id + ": " + url.status().ToString());
     }
@@ -56,7 +57,8 @@ bool Poller::PollOne(const DeviceConfig& device, MediaKind kind) {
   job.url = url->file_url;
   job.file_key = url->file_key;
   job.file_path = url->file_path;
-  job.capture_key = device.id + (kind == MediaKind::kAlert ? "|alert|" : "|unlock|") + url->file_path;
+  job.capture_key =
+      device.id + (kind == MediaKind::kAlert ? "|alert|" : "|unlock|") + url->file_path;
   return submit_(std::move(job));
 }
 
@@ -75,12 +77,14 @@ void Poller::Run(StopFlag& stop) {
   for (const auto& d : config_.devices)
     if (Supports(d.type, Endpoint::kLatestMediaUrl)) devices.push_back(&d);
   if (devices.empty()) {
-    log::Warn("poll: no configured device has latest/media/url (Wi-Fi, Zigbee hotel or Bluetooth locks)");
+    log::Warn(
+        "poll: no configured device has latest/media/url (Wi-Fi, Zigbee hotel or Bluetooth locks)");
     stop.SleepFor(std::chrono::hours(24 * 365));
     return;
   }
   // Spread the polls over the interval instead of bursting them.
-  const auto step = std::max(std::chrono::milliseconds(10), options_.interval / static_cast<long>(devices.size()));
+  const auto step = std::max(std::chrono::milliseconds(10),
+                             options_.interval / static_cast<long>(devices.size()));
   std::map<std::string, std::chrono::steady_clock::time_point> next;
   while (!stop.stopped()) {
     for (const auto* d : devices) {
@@ -100,10 +104,12 @@ void Poller::Run(StopFlag& stop) {
 
 // --- webhook ------------------------------------------------------------------
 
-bool WebhookSignatureValid(const Secret& secret, const std::string& body, const std::string& header) {
+bool WebhookSignatureValid(const Secret& secret, const std::string& body,
+                           const std::string& header) {
   const std::string prefix = "sha256=";
   if (header.compare(0, prefix.size(), prefix) != 0) return false;
-  return tuya::SignaturesEqual(header.substr(prefix.size()), tuya::HmacSha256HexUpper(secret.reveal(), body));
+  return tuya::SignaturesEqual(header.substr(prefix.size()),
+                               tuya::HmacSha256HexUpper(secret.reveal(), body));
 }
 
 Result<CaptureJob> ParseWebhookEvent(const std::string& body) {
@@ -111,7 +117,8 @@ Result<CaptureJob> ParseWebhookEvent(const std::string& body) {
   if (j.is_discarded() || !j.is_object()) return Corrupt("event is not a JSON object");
   CaptureJob job;
   job.source = "webhook";
-  if (!j.contains("device_id") || !j["device_id"].is_string() || j["device_id"].get<std::string>().empty())
+  if (!j.contains("device_id") || !j["device_id"].is_string() ||
+      j["device_id"].get<std::string>().empty())
     return Corrupt("event has no device_id");
   job.device_id = j["device_id"].get<std::string>();
   if (j.contains("file_type") && j["file_type"].is_number_integer()) {
@@ -125,15 +132,18 @@ Result<CaptureJob> ParseWebhookEvent(const std::string& body) {
   } else {
     return Corrupt("event has neither file_type nor kind");
   }
-  if (j.contains("event_id") && j["event_id"].is_string()) job.label = j["event_id"].get<std::string>();
-  if (j.contains("t") && j["t"].is_number_integer()) job.captured_at_ms = j["t"].get<std::int64_t>();
+  if (j.contains("event_id") && j["event_id"].is_string())
+    job.label = j["event_id"].get<std::string>();
+  if (j.contains("t") && j["t"].is_number_integer())
+    job.captured_at_ms = j["t"].get<std::int64_t>();
   if (j.contains("file_url")) {
     if (!j["file_url"].is_string() || !j.contains("file_key") || !j["file_key"].is_string())
       return Corrupt("event with file_url needs a file_key");
     job.where = CaptureJob::Where::kUrl;
     job.url = j["file_url"].get<std::string>();
     job.file_key = Secret(j["file_key"].get<std::string>());
-    if (j.contains("file_path") && j["file_path"].is_string()) job.file_path = j["file_path"].get<std::string>();
+    if (j.contains("file_path") && j["file_path"].is_string())
+      job.file_path = j["file_path"].get<std::string>();
   }
   return job;
 }
@@ -156,9 +166,10 @@ void WebhookServer::Stop() {
   impl_->thread.join();
 }
 
-Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(const std::string& host, int port, Secret secret,
-                                                            SubmitFn submit) {
-  if (secret.empty()) return InvalidArgument("webhook: a shared secret is required (unsigned events are refused)");
+Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(const std::string& host, int port,
+                                                            Secret secret, SubmitFn submit) {
+  if (secret.empty())
+    return InvalidArgument("webhook: a shared secret is required (unsigned events are refused)");
   auto impl = std::make_unique<Impl>();
   impl->secret = std::move(secret);
   impl->submit = std::move(submit);
@@ -166,7 +177,8 @@ Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(const std::string& h
   raw->server.Post("/events", [raw](const httplib::Request& req, httplib::Response& res) {
     auto reply = [&](int status, const std::string& msg) {
       res.status = status;
-      res.set_content(nlohmann::json{{"ok", status == 202}, {"message", msg}}.dump(), "application/json");
+      res.set_content(nlohmann::json{{"ok", status == 202}, {"message", msg}}.dump(),
+                      "application/json");
     };
     std::string sig = req.get_header_value("X-Lockpipe-Signature");
     if (sig.empty()) return reply(401, "missing X-Lockpipe-Signature");
@@ -191,7 +203,8 @@ Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(const std::string& h
   } else {
     raw->port = raw->server.bind_to_port(host, port) ? port : -1;
   }
-  if (raw->port <= 0) return IoError("webhook: cannot listen on " + host + ":" + std::to_string(port));
+  if (raw->port <= 0)
+    return IoError("webhook: cannot listen on " + host + ":" + std::to_string(port));
   raw->thread = std::thread([raw] { raw->server.listen_after_bind(); });
   return std::unique_ptr<WebhookServer>(new WebhookServer(std::move(impl)));
 }
@@ -214,11 +227,13 @@ Result<CaptureJob> ParseBatchLine(const std::string& line, const std::string& li
   if (!kind.ok()) return Corrupt(where + "\"kind\": " + kind.status().message());
   job.kind = *kind;
   job.label = str("id").empty() ? std::to_string(line_no) : str("id");
-  if (j.contains("captured_at") && j["captured_at"].is_number_integer()) job.captured_at_ms = j["captured_at"].get<std::int64_t>();
+  if (j.contains("captured_at") && j["captured_at"].is_number_integer())
+    job.captured_at_ms = j["captured_at"].get<std::int64_t>();
   std::string key = str("file_key");
   if (key.empty() && !str("key_env").empty()) {
     const char* v = std::getenv(str("key_env").c_str());
-    if (v == nullptr) return InvalidArgument(where + "environment variable " + str("key_env") + " is not set");
+    if (v == nullptr)
+      return InvalidArgument(where + "environment variable " + str("key_env") + " is not set");
     key = v;
   }
   if (!str("url").empty()) {

@@ -95,7 +95,8 @@ class WebhookServer {
 // Parses one webhook body into a job (exposed for tests).
 Result<CaptureJob> ParseWebhookEvent(const std::string& body);
 // Checks the X-Lockpipe-Signature header value against the body.
-bool WebhookSignatureValid(const Secret& secret, const std::string& body, const std::string& header);
+bool WebhookSignatureValid(const Secret& secret, const std::string& body,
+                           const std::string& header);
 
 // A batch list: JSON lines, each either a remote capture
 //   {"url": "...", "file_key": "...", "device": "...", "kind": "unlock"|"alert", "id": "..."}

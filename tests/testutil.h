@@ -10,15 +10,15 @@
 
 #include "base/status.h"
 
-#define ASSERT_OK(expr)                                       \
-  do {                                                        \
-    const auto& _s = (expr);                                  \
-    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString();   \
+#define ASSERT_OK(expr)                                     \
+  do {                                                      \
+    const auto& _s = (expr);                                \
+    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
   } while (0)
-#define EXPECT_OK(expr)                                       \
-  do {                                                        \
-    const auto& _s = (expr);                                  \
-    EXPECT_TRUE(_s.ok()) << #expr << ": " << _s.ToString();   \
+#define EXPECT_OK(expr)                                     \
+  do {                                                      \
+    const auto& _s = (expr);                                \
+    EXPECT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
   } while (0)
 // For Result<T>: ASSERT_OK_R(r) checks r.ok() and prints its status.
 #define ASSERT_OK_R(r) ASSERT_TRUE((r).ok()) << #r << ": " << (r).status().ToString()

@@ -49,27 +49,32 @@ int RunBatch(int argc, char** argv) {
   const std::string cmd = "batch";
   po::options_description opts("Options");
   AddRuntimeOptions(opts);
-  opts.add_options()
-      ("input,i", po::value<std::string>()->required(), "the list of captures (JSON lines; '-' = stdin)")
-      ("report,o", po::value<std::string>(), "JSON-lines report, one line per capture and a summary line")
-      ("act", "send the decisions to the locks (default: decide and journal only)")
-      ("no-outputs", "write no thumbnails, contact sheets or records");
+  opts.add_options()("input,i", po::value<std::string>()->required(),
+                     "the list of captures (JSON lines; '-' = stdin)")(
+      "report,o", po::value<std::string>(),
+      "JSON-lines report, one line per capture and a summary line")(
+      "act", "send the decisions to the locks (default: decide and journal only)")(
+      "no-outputs", "write no thumbnails, contact sheets or records");
   po::positional_options_description pos;
   pos.add("input", 1);
   po::variables_map vm;
   int rc = 0;
-  if (!ParseCommandLine(argc, argv, cmd, "lockpipe batch --config rules.toml LIST.jsonl [-o report.jsonl]", opts, pos,
-                        "Processes every capture in a list — decrypt, decode, thumbnails, faces, rules —\n"
-                        "writes the outputs (under the config's outputs.dir) and a report, and exits.\n"
-                        "Decisions are journaled; nothing is sent to a lock unless --act is given (and\n"
-                        "then a stale capture is still never approved).\n\n"
-                        "Each line of the list is a JSON object:\n"
-                        "  {\"url\": \"https://...\", \"file_key\": \"...\", \"device\": \"front-door\", \"kind\": \"unlock\", \"id\": \"a1\"}\n"
-                        "  {\"path\": \"captures/0001.enc\", \"key_env\": \"FILE_KEY\", \"device\": \"front-door\", \"kind\": \"alert\"}\n"
-                        "A \"path\" with no key is read as plaintext media; relative paths are taken\n"
-                        "from the list's folder. Exit status: 0 when every capture was analysed,\n"
-                        "1 when any failed (they are in the report), 130 when interrupted.",
-                        &vm, &rc))
+  if (!ParseCommandLine(
+          argc, argv, cmd, "lockpipe batch --config rules.toml LIST.jsonl [-o report.jsonl]", opts,
+          pos,
+          "Processes every capture in a list — decrypt, decode, thumbnails, faces, rules —\n"
+          "writes the outputs (under the config's outputs.dir) and a report, and exits.\n"
+          "Decisions are journaled; nothing is sent to a lock unless --act is given (and\n"
+          "then a stale capture is still never approved).\n\n"
+          "Each line of the list is a JSON object:\n"
+          "  {\"url\": \"https://...\", \"file_key\": \"...\", \"device\": \"front-door\", "
+          "\"kind\": \"unlock\", \"id\": \"a1\"}\n"
+          "  {\"path\": \"captures/0001.enc\", \"key_env\": \"FILE_KEY\", \"device\": "
+          "\"front-door\", \"kind\": \"alert\"}\n"
+          "A \"path\" with no key is read as plaintext media; relative paths are taken\n"
+          "from the list's folder. Exit status: 0 when every capture was analysed,\n"
+          "1 when any failed (they are in the report), 130 when interrupted.",
+          &vm, &rc))
     return rc;
   const std::string list = vm["input"].as<std::string>();
   std::ifstream file;
@@ -111,9 +116,12 @@ int RunBatch(int argc, char** argv) {
     std::lock_guard<std::mutex> lock(mu);
     ++done;
     if (report && report_status.ok()) report_status = report->Write(e.ToJson().dump() + "\n");
-    if (as_json) std::cout << e.ToJson().dump() << "\n";
-    else if (!tty) std::cout << DescribeReport(e) << "\n";
-    else if (!e.analysis_ok && !e.duplicate) std::fprintf(stderr, "\r%s\n", DescribeReport(e).c_str());
+    if (as_json)
+      std::cout << e.ToJson().dump() << "\n";
+    else if (!tty)
+      std::cout << DescribeReport(e) << "\n";
+    else if (!e.analysis_ok && !e.duplicate)
+      std::fprintf(stderr, "\r%s\n", DescribeReport(e).c_str());
     progress.Update(done);
   };
 
@@ -143,19 +151,25 @@ int RunBatch(int argc, char** argv) {
   pipeline.Finish();
   progress.Update(done, true);
   auto st = pipeline.stats();
-  nlohmann::json summary = {{"summary", {{"captures", st.done}, {"analysis_failed", st.failed},
-                                         {"approved", st.approved}, {"rejected", st.rejected},
-                                         {"escalated", st.escalated}, {"already_seen", st.duplicates},
-                                         {"lock_calls_ok", st.actions_ok}, {"lock_calls_failed", st.actions_failed},
-                                         {"interrupted", signals.fired()}}}};
+  nlohmann::json summary = {{"summary",
+                             {{"captures", st.done},
+                              {"analysis_failed", st.failed},
+                              {"approved", st.approved},
+                              {"rejected", st.rejected},
+                              {"escalated", st.escalated},
+                              {"already_seen", st.duplicates},
+                              {"lock_calls_ok", st.actions_ok},
+                              {"lock_calls_failed", st.actions_failed},
+                              {"interrupted", signals.fired()}}}};
   if (report) {
     if (report_status.ok()) report_status = report->Write(summary.dump() + "\n");
     if (report_status.ok()) report_status = report->Commit();
     if (!report_status.ok()) return Fail(cmd, report_status);
   }
-  std::cerr << "lockpipe batch: " << st.done << " capture(s): " << st.failed << " failed analysis, " << st.approved
-            << " approved, " << st.rejected << " rejected, " << st.escalated << " escalated, " << st.duplicates
-            << " already seen" << (popts.act ? "" : " (nothing sent: no --act)") << "\n";
+  std::cerr << "lockpipe batch: " << st.done << " capture(s): " << st.failed << " failed analysis, "
+            << st.approved << " approved, " << st.rejected << " rejected, " << st.escalated
+            << " escalated, " << st.duplicates << " already seen"
+            << (popts.act ? "" : " (nothing sent: no --act)") << "\n";
   if (!input_status.ok()) return Fail(cmd, input_status);
   if (signals.fired()) return kExitInterrupted;
   if (!pipeline.error().ok()) return Fail(cmd, pipeline.error());
@@ -164,6 +178,8 @@ int RunBatch(int argc, char** argv) {
 
 }  // namespace
 
-LOCKPIPE_COMMAND("batch", "process a list of captures (decrypt, thumbnails, faces, rules), report, exit", RunBatch);
+LOCKPIPE_COMMAND("batch",
+                 "process a list of captures (decrypt, thumbnails, faces, rules), report, exit",
+                 RunBatch);
 
 }  // namespace lockpipe::cli

@@ -16,10 +16,14 @@ constexpr std::size_t kChunk = 256 * 1024;
 Status CheckExpected(const std::string& expect, media::ContentType type, const std::string& name) {
   if (expect == "none") return Status::Ok();
   bool ok = false;
-  if (expect == "media") ok = type != media::ContentType::kUnknown;
-  else if (expect == "jpeg") ok = type == media::ContentType::kJpeg;
-  else if (expect == "png") ok = type == media::ContentType::kPng;
-  else if (expect == "mp4") ok = type == media::ContentType::kMp4;
+  if (expect == "media")
+    ok = type != media::ContentType::kUnknown;
+  else if (expect == "jpeg")
+    ok = type == media::ContentType::kJpeg;
+  else if (expect == "png")
+    ok = type == media::ContentType::kPng;
+  else if (expect == "mp4")
+    ok = type == media::ContentType::kMp4;
   if (ok) return Status::Ok();
   std::string want = expect == "media" ? "a JPEG, PNG or MP4" : "a " + expect;
   return Corrupt(name + ": decrypted content is not " + want + " (found " +
@@ -29,29 +33,30 @@ Status CheckExpected(const std::string& expect, media::ContentType type, const s
 int RunDecrypt(int argc, char** argv) {
   const std::string cmd = "decrypt";
   po::options_description opts("Options");
-  opts.add_options()
-      ("input", po::value<std::string>()->required(), "encrypted media file ('-' = stdin)")
-      ("output,o", po::value<std::string>()->required(), "where the plaintext goes ('-' = stdout)")
-      ("expect", po::value<std::string>()->default_value("none"),
-       "check the decrypted content: none, media (JPEG, PNG or MP4), jpeg, png or mp4");
+  opts.add_options()("input", po::value<std::string>()->required(),
+                     "encrypted media file ('-' = stdin)")(
+      "output,o", po::value<std::string>()->required(), "where the plaintext goes ('-' = stdout)")(
+      "expect", po::value<std::string>()->default_value("none"),
+      "check the decrypted content: none, media (JPEG, PNG or MP4), jpeg, png or mp4");
   AddKeyOptions(opts, "the file_key");
   po::positional_options_description pos;
   pos.add("input", 1);
   po::variables_map vm;
   int rc = 0;
-  if (!ParseCommandLine(argc, argv, cmd, "lockpipe decrypt --key-file KEYFILE INPUT -o OUTPUT", opts,
-                        pos,
-                        "Decrypts lock media: a 64-byte header (IV in bytes 4-19) then AES-CBC\n"
-                        "ciphertext, keyed by the file_key string that latest/media/url returns.\n"
-                        "Output is written to a temporary file and renamed into place only when\n"
-                        "the whole input decrypted and its padding checked out.\n\n"
-                        "Examples:\n"
-                        "  lockpipe decrypt --key-env FILE_KEY capture.bin -o capture.jpg --expect media\n"
-                        "  curl -s \"$URL\" | lockpipe decrypt --key-file key.txt - -o - | ffplay -",
-                        &vm, &rc))
+  if (!ParseCommandLine(
+          argc, argv, cmd, "lockpipe decrypt --key-file KEYFILE INPUT -o OUTPUT", opts, pos,
+          "Decrypts lock media: a 64-byte header (IV in bytes 4-19) then AES-CBC\n"
+          "ciphertext, keyed by the file_key string that latest/media/url returns.\n"
+          "Output is written to a temporary file and renamed into place only when\n"
+          "the whole input decrypted and its padding checked out.\n\n"
+          "Examples:\n"
+          "  lockpipe decrypt --key-env FILE_KEY capture.bin -o capture.jpg --expect media\n"
+          "  curl -s \"$URL\" | lockpipe decrypt --key-file key.txt - -o - | ffplay -",
+          &vm, &rc))
     return rc;
   const std::string expect = vm["expect"].as<std::string>();
-  if (expect != "none" && expect != "media" && expect != "jpeg" && expect != "png" && expect != "mp4")
+  if (expect != "none" && expect != "media" && expect != "jpeg" && expect != "png" &&
+      expect != "mp4")
     return UsageError(cmd, "--expect must be none, media, jpeg, png or mp4, not '" + expect + "'");
   if (!HasKey(vm)) return UsageError(cmd, "give the key with --key, --key-file or --key-env");
   auto key = KeyFromOptions(vm, "file key");
@@ -100,20 +105,19 @@ int RunDecrypt(int argc, char** argv) {
 int RunEncrypt(int argc, char** argv) {
   const std::string cmd = "encrypt";
   po::options_description opts("Options");
-  opts.add_options()
-      ("input", po::value<std::string>()->required(), "plaintext file ('-' = stdin)")
-      ("output,o", po::value<std::string>()->required(), "where the container goes ('-' = stdout)");
+  opts.add_options()("input", po::value<std::string>()->required(), "plaintext file ('-' = stdin)")(
+      "output,o", po::value<std::string>()->required(), "where the container goes ('-' = stdout)");
   AddKeyOptions(opts, "the file_key");
   po::positional_options_description pos;
   pos.add("input", 1);
   po::variables_map vm;
   int rc = 0;
-  if (!ParseCommandLine(argc, argv, cmd, "lockpipe encrypt --key-file KEYFILE INPUT -o OUTPUT", opts,
-                        pos,
-                        "Encrypts a file into the lock media layout (64-byte header with a fresh\n"
-                        "random IV, then AES-CBC with PKCS#7 padding), as a lock's cloud stores it.\n"
-                        "The key is 16, 24 or 32 characters, used as bytes (AES-128/192/256).",
-                        &vm, &rc))
+  if (!ParseCommandLine(
+          argc, argv, cmd, "lockpipe encrypt --key-file KEYFILE INPUT -o OUTPUT", opts, pos,
+          "Encrypts a file into the lock media layout (64-byte header with a fresh\n"
+          "random IV, then AES-CBC with PKCS#7 padding), as a lock's cloud stores it.\n"
+          "The key is 16, 24 or 32 characters, used as bytes (AES-128/192/256).",
+          &vm, &rc))
     return rc;
   if (!HasKey(vm)) return UsageError(cmd, "give the key with --key, --key-file or --key-env");
   auto key = KeyFromOptions(vm, "file key");

@@ -14,45 +14,55 @@ int RunRun(int argc, char** argv) {
   const std::string cmd = "run";
   po::options_description opts("Options");
   AddRuntimeOptions(opts);
-  opts.add_options()
-      ("poll-interval", po::value<double>()->default_value(5.0), "seconds between polls of one device (0 = no polling)")
-      ("no-alerts", "poll unlock-request media only, not alert media")
-      ("once", "poll every device once, process what is there, and exit")
-      ("webhook-listen", po::value<std::string>(), "serve the webhook on HOST:PORT (e.g. 127.0.0.1:8090)")
-      ("webhook-secret-file", po::value<std::string>(), "the webhook's shared HMAC secret, from a file")
-      ("webhook-secret-env", po::value<std::string>(), "the webhook's shared HMAC secret, from an environment variable");
+  opts.add_options()("poll-interval", po::value<double>()->default_value(5.0),
+                     "seconds between polls of one device (0 = no polling)")(
+      "no-alerts", "poll unlock-request media only, not alert media")(
+      "once", "poll every device once, process what is there, and exit")(
+      "webhook-listen", po::value<std::string>(),
+      "serve the webhook on HOST:PORT (e.g. 127.0.0.1:8090)")(
+      "webhook-secret-file", po::value<std::string>(),
+      "the webhook's shared HMAC secret, from a file")(
+      "webhook-secret-env", po::value<std::string>(),
+      "the webhook's shared HMAC secret, from an environment variable");
   po::positional_options_description pos;
   po::variables_map vm;
   int rc = 0;
-  if (!ParseCommandLine(argc, argv, cmd, "lockpipe run --config rules.toml [--once | --poll-interval S] [--webhook-listen HOST:PORT ...]",
-                        opts, pos,
-                        "Watches the configured locks and answers them. For every capture (a photo or\n"
-                        "video a lock took when someone asked to be let in, or when an alarm fired) it\n"
-                        "downloads and decrypts the media, finds faces, applies the rules in order\n"
-                        "(first match wins; no match escalates to a person) and calls the lock API:\n"
-                        "approve opens the door, reject revokes the request, escalate sends nothing.\n"
-                        "Any error on the way is never an approval. Every step goes to the journal;\n"
-                        "`lockpipe journal list` shows it.\n\n"
-                        "Captures arrive by polling latest/media/url (the reference's non-real-time\n"
-                        "flow) and/or by a signed webhook (POST /events with X-Lockpipe-Signature:\n"
-                        "sha256=HMAC(secret, body)). Ctrl-C stops taking work and finishes what is\n"
-                        "in flight.\n\n"
-                        "Examples:\n"
-                        "  lockpipe run -c rules.toml --endpoint http://127.0.0.1:8080 --once\n"
-                        "  lockpipe run -c rules.toml --webhook-listen 127.0.0.1:8090 --webhook-secret-env HOOK_SECRET",
-                        &vm, &rc))
+  if (!ParseCommandLine(
+          argc, argv, cmd,
+          "lockpipe run --config rules.toml [--once | --poll-interval S] [--webhook-listen "
+          "HOST:PORT ...]",
+          opts, pos,
+          "Watches the configured locks and answers them. For every capture (a photo or\n"
+          "video a lock took when someone asked to be let in, or when an alarm fired) it\n"
+          "downloads and decrypts the media, finds faces, applies the rules in order\n"
+          "(first match wins; no match escalates to a person) and calls the lock API:\n"
+          "approve opens the door, reject revokes the request, escalate sends nothing.\n"
+          "Any error on the way is never an approval. Every step goes to the journal;\n"
+          "`lockpipe journal list` shows it.\n\n"
+          "Captures arrive by polling latest/media/url (the reference's non-real-time\n"
+          "flow) and/or by a signed webhook (POST /events with X-Lockpipe-Signature:\n"
+          "sha256=HMAC(secret, body)). Ctrl-C stops taking work and finishes what is\n"
+          "in flight.\n\n"
+          "Examples:\n"
+          "  lockpipe run -c rules.toml --endpoint http://127.0.0.1:8080 --once\n"
+          "  lockpipe run -c rules.toml --webhook-listen 127.0.0.1:8090 --webhook-secret-env "
+          "HOOK_SECRET",
+          &vm, &rc))
     return rc;
   const double interval = vm["poll-interval"].as<double>();
   const bool webhook = vm.count("webhook-listen") > 0;
   if (interval <= 0 && !webhook && !vm.count("once"))
-    return UsageError(cmd, "nothing to watch: give a --poll-interval above 0, --once or --webhook-listen");
+    return UsageError(
+        cmd, "nothing to watch: give a --poll-interval above 0, --once or --webhook-listen");
   Secret hook_secret;
   if (webhook) {
     SecretSource src;
     if (vm.count("webhook-secret-file")) src.file = vm["webhook-secret-file"].as<std::string>();
     if (vm.count("webhook-secret-env")) src.env = vm["webhook-secret-env"].as<std::string>();
     auto s = LoadSecret(src, "webhook secret");
-    if (!s.ok()) return UsageError(cmd, s.status().message() + " (--webhook-secret-file or --webhook-secret-env)");
+    if (!s.ok())
+      return UsageError(cmd,
+                        s.status().message() + " (--webhook-secret-file or --webhook-secret-env)");
     hook_secret = std::move(s).value();
   }
 
@@ -63,8 +73,10 @@ int RunRun(int argc, char** argv) {
   std::mutex out_mu;
   r.deps.on_report = [&](const EventReport& e) {
     std::lock_guard<std::mutex> lock(out_mu);
-    if (as_json) std::cout << e.ToJson().dump() << std::endl;
-    else std::cout << DescribeReport(e) << std::endl;
+    if (as_json)
+      std::cout << e.ToJson().dump() << std::endl;
+    else
+      std::cout << DescribeReport(e) << std::endl;
   };
   StopFlag stop;
   std::atomic<Pipeline*> running{nullptr};
@@ -75,7 +87,8 @@ int RunRun(int argc, char** argv) {
   Pipeline pipeline(r.config, PipelineOptionsFrom(vm), r.deps);
   if (auto s = pipeline.Start(); !s.ok()) return Fail(cmd, s);
   running = &pipeline;
-  if (r.config.safety.dry_run) log::Warn("dry run: decisions are journaled, nothing is sent to the locks");
+  if (r.config.safety.dry_run)
+    log::Warn("dry run: decisions are journaled, nothing is sent to the locks");
 
   std::unique_ptr<WebhookServer> server;
   if (webhook) {
@@ -87,7 +100,8 @@ int RunRun(int argc, char** argv) {
                                     [&](CaptureJob j) { return pipeline.Submit(std::move(j)); });
     if (!srv.ok()) return Fail(cmd, srv.status());
     server = std::move(srv).value();
-    log::Info("webhook listening on http://" + hp.substr(0, colon) + ":" + std::to_string(server->port()) + "/events");
+    log::Info("webhook listening on http://" + hp.substr(0, colon) + ":" +
+              std::to_string(server->port()) + "/events");
     std::cout << "webhook listening on port " << server->port() << std::endl;
   }
 
@@ -96,21 +110,24 @@ int RunRun(int argc, char** argv) {
   PollOptions po_opts;
   po_opts.interval = std::chrono::milliseconds(static_cast<long>(std::max(interval, 0.05) * 1000));
   po_opts.alerts = !vm.count("no-alerts");
-  Poller poller(r.config, **api, [&](CaptureJob j) { return pipeline.Submit(std::move(j)); }, po_opts);
+  Poller poller(
+      r.config, **api, [&](CaptureJob j) { return pipeline.Submit(std::move(j)); }, po_opts);
   if (vm.count("once")) {
     int n = poller.RunOnce();
     log::Info("polled every device once: " + std::to_string(n) + " new capture(s)");
   } else if (interval > 0) {
     poller.Run(stop);
   } else {
-    while (stop.SleepFor(std::chrono::hours(1))) {}
+    while (stop.SleepFor(std::chrono::hours(1))) {
+    }
   }
   if (server) server->Stop();
   pipeline.Finish();
   auto st = pipeline.stats();
-  std::cerr << "lockpipe run: " << st.done << " capture(s): " << st.approved << " approved, " << st.rejected
-            << " rejected, " << st.escalated << " escalated, " << st.duplicates << " already seen; "
-            << st.actions_ok << " lock call(s) ok, " << st.actions_failed << " failed\n";
+  std::cerr << "lockpipe run: " << st.done << " capture(s): " << st.approved << " approved, "
+            << st.rejected << " rejected, " << st.escalated << " escalated, " << st.duplicates
+            << " already seen; " << st.actions_ok << " lock call(s) ok, " << st.actions_failed
+            << " failed\n";
   if (signals.fired()) return kExitInterrupted;
   if (!pipeline.error().ok()) return Fail(cmd, pipeline.error());
   return kExitOk;

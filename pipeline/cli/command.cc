@@ -53,10 +53,13 @@ bool ParseCommandLine(int argc, char** argv, const std::string& command, const s
 }
 
 void AddKeyOptions(po::options_description& options, const std::string& what) {
-  options.add_options()
-      ("key", po::value<std::string>(), (what + " as a literal value (visible in shell history; prefer --key-file or --key-env)").c_str())
-      ("key-file", po::value<std::string>(), (what + " read from the first line of a file").c_str())
-      ("key-env", po::value<std::string>(), (what + " read from the named environment variable").c_str());
+  options.add_options()(
+      "key", po::value<std::string>(),
+      (what + " as a literal value (visible in shell history; prefer --key-file or --key-env)")
+          .c_str())("key-file", po::value<std::string>(),
+                    (what + " read from the first line of a file").c_str())(
+      "key-env", po::value<std::string>(),
+      (what + " read from the named environment variable").c_str());
 }
 
 bool HasKey(const po::variables_map& vm) {

@@ -6,11 +6,10 @@
 // process exit code (see ExitCode).
 #pragma once
 
+#include <boost/program_options.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/program_options.hpp>
 
 #include "base/secret.h"
 #include "base/status.h"
@@ -33,7 +32,7 @@ struct Command {
 bool RegisterCommand(const Command& command);
 const std::vector<Command>& Commands();
 
-#define LOCKPIPE_COMMAND(name, summary, fn) \
+#define LOCKPIPE_COMMAND(name, summary, fn)                   \
   static const bool LOCKPIPE_CONCAT(kRegistered_, __LINE__) = \
       ::lockpipe::cli::RegisterCommand({name, summary, fn})
 

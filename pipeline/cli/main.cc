@@ -11,12 +11,11 @@
 namespace {
 
 void PrintHelp() {
-  std::cout <<
-      "lockpipe — decide who gets in: fetch, decrypt, decode and look at smart-lock\n"
-      "captures, apply the owner's rules, and answer the lock (open or refuse).\n\n"
-      "Usage: lockpipe <command> [options]\n"
-      "       lockpipe <command> --help   (every command explains itself)\n\n"
-      "Commands:\n";
+  std::cout << "lockpipe — decide who gets in: fetch, decrypt, decode and look at smart-lock\n"
+               "captures, apply the owner's rules, and answer the lock (open or refuse).\n\n"
+               "Usage: lockpipe <command> [options]\n"
+               "       lockpipe <command> --help   (every command explains itself)\n\n"
+               "Commands:\n";
   auto commands = lockpipe::cli::Commands();
   std::sort(commands.begin(), commands.end(),
             [](const auto& a, const auto& b) { return std::strcmp(a.name, b.name) < 0; });

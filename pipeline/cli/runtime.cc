@@ -12,20 +12,25 @@
 namespace lockpipe::cli {
 
 void AddRuntimeOptions(po::options_description& options) {
-  options.add_options()
-      ("config,c", po::value<std::string>()->required(), "rules file (TOML); see samples/rules.toml")
-      ("journal", po::value<std::string>(), "journal file (default: $LOCKPIPE_JOURNAL, else lockpipe-journal.db here)")
-      ("no-journal", "keep no journal (nothing is remembered across runs)")
-      ("endpoint", po::value<std::string>(), "cloud base URL, overriding the config (e.g. http://127.0.0.1:8080)")
-      ("region", po::value<std::string>(), "cloud region (cn, us, us-east, eu, eu-west, in), overriding the config")
-      ("credentials", po::value<std::string>(), "credentials file (chmod 600), overriding the config; else TUYA_CLIENT_ID/TUYA_CLIENT_SECRET")
-      ("ca-file", po::value<std::string>(), "PEM file of the CA to trust for the cloud's TLS")
-      ("insecure", "do not verify the cloud's TLS certificate (prints a warning)")
-      ("dry-run", "decide and journal, but send nothing to the locks")
-      ("threads", po::value<int>()->default_value(0), "analysis threads (0 = one per core)")
-      ("fetch-threads", po::value<int>()->default_value(2), "download threads")
-      ("json", "print one JSON object per capture instead of a readable line")
-      ("verbose,v", "log more");
+  options.add_options()("config,c", po::value<std::string>()->required(),
+                        "rules file (TOML); see samples/rules.toml")(
+      "journal", po::value<std::string>(),
+      "journal file (default: $LOCKPIPE_JOURNAL, else lockpipe-journal.db here)")(
+      "no-journal", "keep no journal (nothing is remembered across runs)")(
+      "endpoint", po::value<std::string>(),
+      "cloud base URL, overriding the config (e.g. http://127.0.0.1:8080)")(
+      "region", po::value<std::string>(),
+      "cloud region (cn, us, us-east, eu, eu-west, in), overriding the config")(
+      "credentials", po::value<std::string>(),
+      "credentials file (chmod 600), overriding the config; else "
+      "TUYA_CLIENT_ID/TUYA_CLIENT_SECRET")("ca-file", po::value<std::string>(),
+                                           "PEM file of the CA to trust for the cloud's TLS")(
+      "insecure", "do not verify the cloud's TLS certificate (prints a warning)")(
+      "dry-run", "decide and journal, but send nothing to the locks")(
+      "threads", po::value<int>()->default_value(0), "analysis threads (0 = one per core)")(
+      "fetch-threads", po::value<int>()->default_value(2), "download threads")(
+      "json", "print one JSON object per capture instead of a readable line")("verbose,v",
+                                                                              "log more");
 }
 
 PipelineOptions PipelineOptionsFrom(const po::variables_map& vm) {
@@ -51,8 +56,9 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const po::variables_map& vm, bool n
     auto unknown = rt->journal->UnknownOutcomes();
     if (unknown.ok()) {
       for (const auto& a : *unknown) {
-        log::Warn("journal: action " + std::to_string(a.id) + " (" + a.action + " " + a.device_id + " via " +
-                  a.endpoint + ") has no recorded outcome: it may or may not have reached the lock; not resent");
+        log::Warn("journal: action " + std::to_string(a.id) + " (" + a.action + " " + a.device_id +
+                  " via " + a.endpoint +
+                  ") has no recorded outcome: it may or may not have reached the lock; not resent");
         (void)rt->journal->MarkUnknown(a.id);
       }
     }
@@ -67,8 +73,9 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const po::variables_map& vm, bool n
     return std::unique_ptr<HttpClient>(std::move(c));
   };
 
-  std::string creds = vm.count("credentials") ? vm["credentials"].as<std::string>()
-                      : cloud.credentials_from_env ? "" : cloud.credentials_file;
+  std::string creds = vm.count("credentials")      ? vm["credentials"].as<std::string>()
+                      : cloud.credentials_from_env ? ""
+                                                   : cloud.credentials_file;
   std::string endpoint = vm.count("endpoint") ? vm["endpoint"].as<std::string>() : cloud.endpoint;
   std::string region = vm.count("region") ? vm["region"].as<std::string>() : cloud.region;
   auto target = ResolveApiTarget(creds, endpoint, region);
@@ -105,7 +112,8 @@ std::string DescribeReport(const EventReport& r) {
   }
   if (r.analysis_ok) {
     o << r.media_type << ", " << r.faces << (r.faces == 1 ? " face" : " faces");
-    if (r.best_score >= 0) o << " (best score " << static_cast<int>(r.best_score * 100 + 0.5f) / 100.0 << ")";
+    if (r.best_score >= 0)
+      o << " (best score " << static_cast<int>(r.best_score * 100 + 0.5f) / 100.0 << ")";
     o << "; ";
   }
   o << r.reason << " → " << r.action.detail;
@@ -129,7 +137,8 @@ SignalWatcher::SignalWatcher(std::function<void()> on_signal) {
         (void)!write(2, kMsg, sizeof kMsg - 1);
         _exit(kExitInterrupted);
       }
-      static const char kMsg[] = "\nlockpipe: interrupted; finishing captures in flight (Ctrl-C again to quit at once)\n";
+      static const char kMsg[] =
+          "\nlockpipe: interrupted; finishing captures in flight (Ctrl-C again to quit at once)\n";
       (void)!write(2, kMsg, sizeof kMsg - 1);
       on_signal();
     }

@@ -41,7 +41,8 @@ class CryptCli : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_EQ(r.err, "lockpipe decrypt: " + message + "\n");
     EXPECT_FALSE(FileExists(dir_.File("out.bin")));
-    for (const auto& name : ListDir(dir_.path())) EXPECT_EQ(name.find(".tmp-"), std::string::npos) << name;
+    for (const auto& name : ListDir(dir_.path()))
+      EXPECT_EQ(name.find(".tmp-"), std::string::npos) << name;
   }
   TempDir dir_;
   std::vector<std::uint8_t> plain_;
@@ -52,8 +53,10 @@ TEST_F(CryptCli, RoundTripThroughFilesAndPipes) {
                              " -o " + ShellQuote(dir_.File("out.bin"))));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(ReadFile(dir_.File("out.bin")), plain_);
-  r = RunShell("cat " + ShellQuote(dir_.File("plain.bin")) + " | " + Lockpipe("encrypt --key " + kKey + " - -o -") +
-               " | " + Lockpipe("decrypt --key " + kKey + " - -o -") + " > " + ShellQuote(dir_.File("piped.bin")));
+  r = RunShell("cat " + ShellQuote(dir_.File("plain.bin")) + " | " +
+               Lockpipe("encrypt --key " + kKey + " - -o -") + " | " +
+               Lockpipe("decrypt --key " + kKey + " - -o -") + " > " +
+               ShellQuote(dir_.File("piped.bin")));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(ReadFile(dir_.File("piped.bin")), plain_);
 }
@@ -61,15 +64,18 @@ TEST_F(CryptCli, RoundTripThroughFilesAndPipes) {
 TEST_F(CryptCli, KeyFromFileOrEnvironmentAndNeverPrinted) {
   WriteFile(dir_.File("key.txt"), kKey + "\n");
   auto r = RunShell(Lockpipe("decrypt --key-file " + ShellQuote(dir_.File("key.txt")) + " " +
-                             ShellQuote(dir_.File("sealed.bin")) + " -o " + ShellQuote(dir_.File("a.bin"))));
+                             ShellQuote(dir_.File("sealed.bin")) + " -o " +
+                             ShellQuote(dir_.File("a.bin"))));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(ReadFile(dir_.File("a.bin")), plain_);
-  r = RunShell("FILE_KEY=" + kKey + " " + Lockpipe("decrypt --key-env FILE_KEY " + ShellQuote(dir_.File("sealed.bin")) +
-                                                   " -o " + ShellQuote(dir_.File("b.bin"))));
+  r = RunShell("FILE_KEY=" + kKey + " " +
+               Lockpipe("decrypt --key-env FILE_KEY " + ShellQuote(dir_.File("sealed.bin")) +
+                        " -o " + ShellQuote(dir_.File("b.bin"))));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(ReadFile(dir_.File("b.bin")), plain_);
   // A wrong key fails without echoing the key.
-  r = RunShell(Lockpipe("decrypt --key wrongwrongwrong! " + ShellQuote(dir_.File("sealed.bin")) + " -o -"));
+  r = RunShell(
+      Lockpipe("decrypt --key wrongwrongwrong! " + ShellQuote(dir_.File("sealed.bin")) + " -o -"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(r.err.find("wrongwrongwrong!"), std::string::npos);
 }
@@ -86,8 +92,9 @@ TEST_F(CryptCli, BadInputsFailCleanly) {
                          "(truncated or corrupt)");
   ExpectDecryptFails(dir_.File("sealed.bin"), "--key wrongwrongwrong!",
                      dir_.File("sealed.bin") + ": wrong key or corrupt data (bad padding)");
-  ExpectDecryptFails(dir_.File("sealed.bin"), "--key tooshort",
-                     "file key: key is 8 bytes long; AES takes 16, 24 or 32 (the file_key string as-is)");
+  ExpectDecryptFails(
+      dir_.File("sealed.bin"), "--key tooshort",
+      "file key: key is 8 bytes long; AES takes 16, 24 or 32 (the file_key string as-is)");
   ExpectDecryptFails(dir_.File("missing.bin"), "--key " + kKey,
                      dir_.File("missing.bin") + ": cannot open: No such file or directory");
   ExpectDecryptFails(dir_.File("sealed.bin"), "--key-env LOCKPIPE_TEST_UNSET_VAR",
@@ -108,12 +115,15 @@ TEST_F(CryptCli, ContentCheckCatchesNonMedia) {
                      dir_.File("sealed.bin") +
                          ": decrypted content is not a JPEG, PNG or MP4 (found unknown): wrong key "
                          "or not lock media");
-  std::vector<std::uint8_t> jpeg = {0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 'J', 'F', 'I', 'F', 0, 1, 2, 3};
+  std::vector<std::uint8_t> jpeg = {0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 'J',
+                                    'F',  'I',  'F',  0,    1, 2,    3};
   WriteFile(dir_.File("photo.jpg"), jpeg);
-  auto r = RunShell(Lockpipe("encrypt --key " + kKey + " " + ShellQuote(dir_.File("photo.jpg")) + " -o " +
-                             ShellQuote(dir_.File("photo.enc"))) + " && " +
-                    Lockpipe("decrypt --key " + kKey + " --expect jpeg " + ShellQuote(dir_.File("photo.enc")) +
-                             " -o " + ShellQuote(dir_.File("photo.out"))));
+  auto r = RunShell(Lockpipe("encrypt --key " + kKey + " " + ShellQuote(dir_.File("photo.jpg")) +
+                             " -o " + ShellQuote(dir_.File("photo.enc"))) +
+                    " && " +
+                    Lockpipe("decrypt --key " + kKey + " --expect jpeg " +
+                             ShellQuote(dir_.File("photo.enc")) + " -o " +
+                             ShellQuote(dir_.File("photo.out"))));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(ReadFile(dir_.File("photo.out")), jpeg);
 }
@@ -137,11 +147,13 @@ TEST_F(CryptCli, UsageErrorsExitTwoAndHelpTeaches) {
 // time from ../shared/reference/remote-unlocking-api.txt.
 TEST_F(CryptCli, ReferenceJavaDemoAgreesBothWays) {
   auto shared = testing::SharedDir();
-  if (!shared) GTEST_SKIP() << "skipped: ../shared/reference (the reference Java demo) is not present";
+  if (!shared)
+    GTEST_SKIP() << "skipped: ../shared/reference (the reference Java demo) is not present";
   if (!testing::HaveProgram("javac")) GTEST_SKIP() << "skipped: no JDK (javac) on PATH";
   std::string classes = dir_.File("java");
-  auto r = RunShell(ShellQuote(testing::SourceDir() + "/scripts/reference-java.sh") + " " + ShellQuote(classes) +
-                    " " + ShellQuote(*shared + "/reference/remote-unlocking-api.txt"));
+  auto r = RunShell(ShellQuote(testing::SourceDir() + "/scripts/reference-java.sh") + " " +
+                    ShellQuote(classes) + " " +
+                    ShellQuote(*shared + "/reference/remote-unlocking-api.txt"));
   if (r.exit_code == 3) GTEST_SKIP() << "skipped: " << r.err;
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // Java encrypts, lockpipe decrypts; lockpipe encrypts, Java decrypts. One
@@ -152,16 +164,19 @@ TEST_F(CryptCli, ReferenceJavaDemoAgreesBothWays) {
     std::string tag;
   };
   std::vector<Case> cases;
-  for (const std::string key : {"u8kstrtjm7qun83q", "0123456789abcdefghijklmn", "0123456789abcdefghijklmnopqrstuv"})
+  for (const std::string key :
+       {"u8kstrtjm7qun83q", "0123456789abcdefghijklmn", "0123456789abcdefghijklmnopqrstuv"})
     for (std::size_t size : {0u, 1u, 15u, 16u, 17u, 4097u, 300000u})
       cases.push_back({key, size, std::to_string(key.size()) + "_" + std::to_string(size)});
   std::string java_enc;
   std::string lockpipe_enc = "true";
   for (const auto& c : cases) {
     WriteFile(dir_.File("p" + c.tag), RandomBytes(c.size, static_cast<std::uint32_t>(c.size)));
-    java_enc += " enc " + c.key + " " + ShellQuote(dir_.File("p" + c.tag)) + " " + ShellQuote(dir_.File("j.enc" + c.tag));
-    lockpipe_enc += " && " + Lockpipe("encrypt --key " + c.key + " " + ShellQuote(dir_.File("p" + c.tag)) + " -o " +
-                                      ShellQuote(dir_.File("l.enc" + c.tag)));
+    java_enc += " enc " + c.key + " " + ShellQuote(dir_.File("p" + c.tag)) + " " +
+                ShellQuote(dir_.File("j.enc" + c.tag));
+    lockpipe_enc +=
+        " && " + Lockpipe("encrypt --key " + c.key + " " + ShellQuote(dir_.File("p" + c.tag)) +
+                          " -o " + ShellQuote(dir_.File("l.enc" + c.tag)));
   }
   r = RunShell("java -cp " + ShellQuote(classes) + " RefDriver" + java_enc);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -169,17 +184,20 @@ TEST_F(CryptCli, ReferenceJavaDemoAgreesBothWays) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string java_dec;
   for (const auto& c : cases) {
-    r = RunShell(Lockpipe("decrypt --key " + c.key + " " + ShellQuote(dir_.File("j.enc" + c.tag)) + " -o " +
-                          ShellQuote(dir_.File("l.dec" + c.tag))));
+    r = RunShell(Lockpipe("decrypt --key " + c.key + " " + ShellQuote(dir_.File("j.enc" + c.tag)) +
+                          " -o " + ShellQuote(dir_.File("l.dec" + c.tag))));
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(ReadFile(dir_.File("l.dec" + c.tag)), ReadFile(dir_.File("p" + c.tag))) << "java->lockpipe " << c.tag;
-    java_dec += " dec " + c.key + " " + ShellQuote(dir_.File("l.enc" + c.tag)) + " " + ShellQuote(dir_.File("j.dec" + c.tag));
+    EXPECT_EQ(ReadFile(dir_.File("l.dec" + c.tag)), ReadFile(dir_.File("p" + c.tag)))
+        << "java->lockpipe " << c.tag;
+    java_dec += " dec " + c.key + " " + ShellQuote(dir_.File("l.enc" + c.tag)) + " " +
+                ShellQuote(dir_.File("j.dec" + c.tag));
   }
   r = RunShell("java -cp " + ShellQuote(classes) + " RefDriver" + java_dec);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const auto& c : cases) {
     ASSERT_TRUE(FileExists(dir_.File("j.dec" + c.tag))) << c.tag;
-    EXPECT_EQ(ReadFile(dir_.File("j.dec" + c.tag)), ReadFile(dir_.File("p" + c.tag))) << "lockpipe->java " << c.tag;
+    EXPECT_EQ(ReadFile(dir_.File("j.dec" + c.tag)), ReadFile(dir_.File("p" + c.tag)))
+        << "lockpipe->java " << c.tag;
   }
 }
 

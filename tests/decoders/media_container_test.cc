@@ -15,8 +15,8 @@ using lockpipe::testing::RunShell;
 using lockpipe::testing::ShellQuote;
 using lockpipe::testing::TempDir;
 
-const std::vector<std::size_t> kSizes = {0,    1,    15,   16,   17,   31,     32,
-                                         33,   4095, 4096, 4097, 65536, 3 << 20};
+const std::vector<std::size_t> kSizes = {0,  1,    15,   16,   17,    31,     32,
+                                         33, 4095, 4096, 4097, 65536, 3 << 20};
 const std::vector<std::size_t> kChunks = {1, 15, 16, 17, 4096, 65536};
 // Every key length AES takes, as the file_key strings a cloud would hand out.
 const std::vector<std::string> kKeys = {"u8kstrtjm7qun83q", "0123456789abcdefghijklmn",
@@ -94,7 +94,8 @@ TEST(MediaContainer, HeaderLayoutAndFreshIvs) {
   for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ((*a)[i], 0);
   for (std::size_t i = 20; i < 64; ++i) EXPECT_EQ((*a)[i], 0);
   // A fresh IV per file.
-  EXPECT_NE(std::vector(a->begin() + 4, a->begin() + 20), std::vector(b->begin() + 4, b->begin() + 20));
+  EXPECT_NE(std::vector(a->begin() + 4, a->begin() + 20),
+            std::vector(b->begin() + 4, b->begin() + 20));
 }
 
 TEST(MediaContainer, ReservedFieldsAreInformationalOnly) {
@@ -155,11 +156,15 @@ TEST(MediaContainer, StreamingErrorsNameTheProblem) {
     EXPECT_FALSE(r.ok());
     return r.status().message();
   };
-  EXPECT_EQ(fail(std::span(*sealed).first(63), key), "cap.bin: header is cut short: got 63 of 64 bytes");
-  EXPECT_EQ(fail(std::span(*sealed).first(64), key), "cap.bin: no ciphertext after the 64-byte header");
+  EXPECT_EQ(fail(std::span(*sealed).first(63), key),
+            "cap.bin: header is cut short: got 63 of 64 bytes");
+  EXPECT_EQ(fail(std::span(*sealed).first(64), key),
+            "cap.bin: no ciphertext after the 64-byte header");
   EXPECT_EQ(fail(std::span(*sealed).first(64 + 20), key),
-            "cap.bin: ciphertext is 20 bytes, not a whole number of 16-byte AES blocks (truncated or corrupt)");
-  EXPECT_EQ(fail(*sealed, Secret("wrongwrongwrong!")), "cap.bin: wrong key or corrupt data (bad padding)");
+            "cap.bin: ciphertext is 20 bytes, not a whole number of 16-byte AES blocks (truncated "
+            "or corrupt)");
+  EXPECT_EQ(fail(*sealed, Secret("wrongwrongwrong!")),
+            "cap.bin: wrong key or corrupt data (bad padding)");
   auto short_key = Decrypt(Secret("short"), *sealed);
   ASSERT_FALSE(short_key.ok());
   EXPECT_EQ(short_key.status().code(), StatusCode::kInvalidArgument);
@@ -270,15 +275,18 @@ TEST(RandomAccess, RefusesBadContainers) {
   auto sealed = Encrypt(key, RandomBytes(1000, 12));
   ASSERT_OK_R(sealed);
   auto open = [&](std::vector<std::uint8_t> data, const Secret& k) {
-    auto r = RandomAccessDecryptor::Open(std::make_unique<MemorySource>(std::move(data), "cap.bin"), k);
+    auto r =
+        RandomAccessDecryptor::Open(std::make_unique<MemorySource>(std::move(data), "cap.bin"), k);
     EXPECT_FALSE(r.ok());
     return r.status().message();
   };
   EXPECT_EQ(open(std::vector(sealed->begin(), sealed->begin() + 10), key),
             "cap.bin: header is cut short: got 10 of 64 bytes");
   EXPECT_EQ(open(std::vector(sealed->begin(), sealed->end() - 1), key),
-            "cap.bin: ciphertext is 1007 bytes, not a whole number of 16-byte AES blocks (truncated or corrupt)");
-  EXPECT_EQ(open(*sealed, Secret("wrongwrongwrong!")), "cap.bin: wrong key or corrupt data (bad padding)");
+            "cap.bin: ciphertext is 1007 bytes, not a whole number of 16-byte AES blocks "
+            "(truncated or corrupt)");
+  EXPECT_EQ(open(*sealed, Secret("wrongwrongwrong!")),
+            "cap.bin: wrong key or corrupt data (bad padding)");
 }
 
 // Independent implementation #1: the openssl command line, on the ciphertext
@@ -288,14 +296,17 @@ TEST(CrossCheck, OpensslEncAgreesBothWays) {
   TempDir dir;
   for (const auto& k : kKeys) {
     Secret key(k);
-    const char* cipher = k.size() == 16 ? "aes-128-cbc" : k.size() == 24 ? "aes-192-cbc" : "aes-256-cbc";
+    const char* cipher = k.size() == 16   ? "aes-128-cbc"
+                         : k.size() == 24 ? "aes-192-cbc"
+                                          : "aes-256-cbc";
     std::string key_hex;
     for (char c : k) {
       char h[3];
       std::snprintf(h, sizeof h, "%02x", static_cast<unsigned char>(c));
       key_hex += h;
     }
-    for (std::size_t size : {std::size_t{0}, std::size_t{17}, std::size_t{4096}, std::size_t{100000}}) {
+    for (std::size_t size :
+         {std::size_t{0}, std::size_t{17}, std::size_t{4096}, std::size_t{100000}}) {
       auto plain = RandomBytes(size, 77);
       lockpipe::testing::WriteFile(dir.File("plain"), plain);
       // lockpipe encrypts, openssl decrypts.
@@ -318,8 +329,8 @@ TEST(CrossCheck, OpensslEncAgreesBothWays) {
       for (std::size_t i = 0; i < 16; ++i) header[4 + i] = static_cast<std::uint8_t>(0xA0 + i);
       lockpipe::testing::WriteFile(dir.File("hdr"), header);
       r = RunShell("{ cat " + ShellQuote(dir.File("hdr")) + "; openssl enc -e -" + cipher + " -K " +
-                   key_hex + " -iv a0a1a2a3a4a5a6a7a8a9aaabacadaeaf < " + ShellQuote(dir.File("plain")) +
-                   "; } > " + ShellQuote(dir.File("sealed2")));
+                   key_hex + " -iv a0a1a2a3a4a5a6a7a8a9aaabacadaeaf < " +
+                   ShellQuote(dir.File("plain")) + "; } > " + ShellQuote(dir.File("sealed2")));
       ASSERT_EQ(r.exit_code, 0) << r.err;
       auto back = Decrypt(key, lockpipe::testing::ReadFile(dir.File("sealed2")));
       ASSERT_OK_R(back);

@@ -29,7 +29,9 @@ const char kClientId[] = "e2e-client";
 const char kSecret[] = "e2e-secret-0123456789abcdefghijk";  // 32 characters
 const char kSampleKey[] = "lockpipesample16";
 
-std::string Media(const std::string& name) { return testing::SourceDir() + "/samples/media/" + name; }
+std::string Media(const std::string& name) {
+  return testing::SourceDir() + "/samples/media/" + name;
+}
 
 class PipelineE2E : public ::testing::Test {
  protected:
@@ -52,12 +54,14 @@ class PipelineE2E : public ::testing::Test {
     server_ = std::move(s).value();
     std::string rules = R"(
 [cloud]
-endpoint = ")" + server_->base_url() + R"("
+endpoint = ")" + server_->base_url() +
+                        R"("
 credentials = "env"
 [detector]
 kind = "cascade"
 [outputs]
-dir = ")" + dir_.File("out") + R"("
+dir = ")" + dir_.File("out") +
+                        R"("
 thumbnail_count = 3
 [safety]
 on_error = "reject"
@@ -93,7 +97,8 @@ analysis = "ok"
     auto j = Journal::Open(dir_.File("journal.db"));
     ASSERT_OK_R(j);
     journal_ = std::move(j).value();
-    tokens_ = std::make_shared<TokenManager>(server_->base_url(), TuyaCredentials{kClientId, Secret(kSecret)});
+    tokens_ = std::make_shared<TokenManager>(server_->base_url(),
+                                             TuyaCredentials{kClientId, Secret(kSecret)});
   }
 
   PipelineDeps Deps() {
@@ -133,7 +138,8 @@ analysis = "ok"
   }
 
   // Injects a sample file as a capture; returns its file_path.
-  std::string Inject(const std::string& device, const std::string& kind, const std::string& sample) {
+  std::string Inject(const std::string& device, const std::string& kind,
+                     const std::string& sample) {
     auto bytes = testing::ReadFile(Media(sample));
     json r = Admin("POST", "/_emulator/devices/" + device + "/captures?kind=" + kind,
                    std::string(bytes.begin(), bytes.end()), "application/octet-stream");
@@ -143,7 +149,9 @@ analysis = "ok"
   std::vector<std::string> AuditEndpoints(const std::string& device) {
     json d = Admin("GET", "/_emulator/devices/" + device);
     std::vector<std::string> out;
-    for (const auto& e : d["audit"]) out.push_back(e["endpoint"].get<std::string>() + ":" + (e["ok"].get<bool>() ? "ok" : "failed"));
+    for (const auto& e : d["audit"])
+      out.push_back(e["endpoint"].get<std::string>() + ":" +
+                    (e["ok"].get<bool>() ? "ok" : "failed"));
     return out;
   }
 
@@ -158,7 +166,8 @@ analysis = "ok"
     EXPECT_OK(p.Start());
     auto api = Deps().make_api();
     EXPECT_TRUE(api.ok());
-    Poller poller(config_, **api, [&](CaptureJob j) { return p.Submit(std::move(j)); }, PollOptions{});
+    Poller poller(
+        config_, **api, [&](CaptureJob j) { return p.Submit(std::move(j)); }, PollOptions{});
     poller.RunOnce();
     p.Finish();
     std::lock_guard<std::mutex> lock(mu_);
@@ -220,7 +229,8 @@ TEST_F(PipelineE2E, NoFaceIsRejectedAndTheRequestRevoked) {
   EXPECT_EQ(r->faces, 0);
   EXPECT_EQ(r->verdict, "reject");
   EXPECT_TRUE(r->action.ok) << r->action.detail;
-  EXPECT_EQ(AuditEndpoints("door-wifi"), std::vector<std::string>{"password-free/open-door/cancel:ok"});
+  EXPECT_EQ(AuditEndpoints("door-wifi"),
+            std::vector<std::string>{"password-free/open-door/cancel:ok"});
   EXPECT_EQ(Admin("GET", "/_emulator/devices/door-wifi")["state"], "locked");
 }
 
@@ -258,7 +268,7 @@ TEST_F(PipelineE2E, CorruptMediaFailsClosed) {
   ASSERT_NE(r, nullptr);
   EXPECT_FALSE(r->analysis_ok);
   EXPECT_FALSE(r->error.empty());
-  EXPECT_EQ(r->verdict, "reject");  // safety.on_error
+  EXPECT_EQ(r->verdict, "reject");                  // safety.on_error
   EXPECT_TRUE(AuditEndpoints("gate-ble").empty());  // Bluetooth: no revoke; certainly no unlock
   EXPECT_EQ(Admin("GET", "/_emulator/devices/gate-ble")["state"], "locked");
 }
@@ -327,11 +337,13 @@ TEST_F(PipelineE2E, TheSameCaptureIsNeverDecidedTwice) {
 TEST_F(PipelineE2E, ACrashBetweenIntentAndOutcomeSendsNothingTwice) {
   std::string path = Inject("gate-ble", "unlock", "astronaut.jpg");
   // What a crash right after journaling the intent leaves behind.
-  auto id = journal_->BeginEvent({"gate-ble|unlock|" + path, "gate-ble", "unlock", "poll", path, NowMs(), NowMs()});
+  auto id = journal_->BeginEvent(
+      {"gate-ble|unlock|" + path, "gate-ble", "unlock", "poll", path, NowMs(), NowMs()});
   ASSERT_OK_R(id);
   ASSERT_TRUE(id->has_value());
   ASSERT_OK(journal_->RecordDecision(**id, {"approve", "a face", "test", false, NowMs()}));
-  auto intent = journal_->RecordIntent(**id, {"approve", "password-free/open-door", "gate-ble", NowMs()});
+  auto intent =
+      journal_->RecordIntent(**id, {"approve", "password-free/open-door", "gate-ble", NowMs()});
   ASSERT_OK_R(intent);
   auto rs = PollOnce();
   const EventReport* r = Find(rs, "gate-ble", "unlock");
@@ -351,7 +363,8 @@ TEST_F(PipelineE2E, TheWebhookPathOpensTheLockAndRefusesBadSignatures) {
   auto deps = Deps();
   Pipeline p(config_, o, deps);
   ASSERT_OK(p.Start());
-  auto hook = WebhookServer::Start("127.0.0.1", 0, Secret(secret), [&](CaptureJob j) { return p.Submit(std::move(j)); });
+  auto hook = WebhookServer::Start("127.0.0.1", 0, Secret(secret),
+                                   [&](CaptureJob j) { return p.Submit(std::move(j)); });
   ASSERT_OK_R(hook);
   const std::string hook_url = "http://127.0.0.1:" + std::to_string((*hook)->port()) + "/events";
 
@@ -366,7 +379,8 @@ TEST_F(PipelineE2E, TheWebhookPathOpensTheLockAndRefusesBadSignatures) {
     auto res = (*http)->Send(req);
     return res.ok() ? res->status : -1;
   };
-  const std::string event = R"({"event_id":"e1","device_id":"gate-ble","file_type":1,"t":)" + std::to_string(NowMs()) + "}";
+  const std::string event = R"({"event_id":"e1","device_id":"gate-ble","file_type":1,"t":)" +
+                            std::to_string(NowMs()) + "}";
   EXPECT_EQ(post(event, ""), 401);
   EXPECT_EQ(post(event, "sha256=" + std::string(64, '0')), 401);
   EXPECT_EQ(post(event, "sha256=" + tuya::HmacSha256HexUpper("another secret", event)), 401);
@@ -398,8 +412,11 @@ TEST_F(PipelineE2E, TheWebhookPathOpensTheLockAndRefusesBadSignatures) {
 
 TEST(PipelineCli, ARulesFileWithAMistakeIsRefusedWithItsLine) {
   TempDir dir;
-  testing::WriteFile(dir.File("bad.toml"), "[detector]\nkind = \"cascade\"\n\n[[rules]]\nname = \"x\"\naction = \"aprove\"\n");
-  auto r = RunShell(ShellQuote(testing::LockpipeBinary()) + " run --once -c " + ShellQuote(dir.File("bad.toml")));
+  testing::WriteFile(
+      dir.File("bad.toml"),
+      "[detector]\nkind = \"cascade\"\n\n[[rules]]\nname = \"x\"\naction = \"aprove\"\n");
+  auto r = RunShell(ShellQuote(testing::LockpipeBinary()) + " run --once -c " +
+                    ShellQuote(dir.File("bad.toml")));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find(dir.File("bad.toml") + ":6"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("action"), std::string::npos) << r.err;
@@ -429,7 +446,10 @@ faces = { min = 1 }
     std::ofstream list(dir_.File("list.jsonl"));
     for (int i = 0; i < n; ++i) {
       const char* sample = i % 2 ? "noface.enc" : "astronaut.enc";
-      list << json{{"path", Media(sample)}, {"file_key", kSampleKey}, {"device", "door"}, {"kind", "unlock"},
+      list << json{{"path", Media(sample)},
+                   {"file_key", kSampleKey},
+                   {"device", "door"},
+                   {"kind", "unlock"},
                    {"id", "c" + std::to_string(i)}}
                   .dump()
            << "\n";
@@ -441,15 +461,18 @@ faces = { min = 1 }
 TEST_F(BatchCli, AThousandCapturesRunInBoundedMemory) {
   auto run = [&](int n, const std::string& journal) {
     WriteList(n);
-    return RunShell("/usr/bin/time -f '%M' -o " + ShellQuote(dir_.File("rss")) + " " +
-                    ShellQuote(testing::LockpipeBinary()) + " batch -c " + ShellQuote(dir_.File("rules.toml")) + " " +
-                    ShellQuote(dir_.File("list.jsonl")) + " -o " + ShellQuote(dir_.File("report.jsonl")) +
-                    " --no-outputs --threads 2 --journal " + ShellQuote(dir_.File(journal)));
+    return RunShell(
+        "/usr/bin/time -f '%M' -o " + ShellQuote(dir_.File("rss")) + " " +
+        ShellQuote(testing::LockpipeBinary()) + " batch -c " + ShellQuote(dir_.File("rules.toml")) +
+        " " + ShellQuote(dir_.File("list.jsonl")) + " -o " + ShellQuote(dir_.File("report.jsonl")) +
+        " --no-outputs --threads 2 --journal " + ShellQuote(dir_.File(journal)));
   };
-  if (!testing::HaveProgram("/usr/bin/time")) GTEST_SKIP() << "skipped: GNU time (package 'time') is not installed";
+  if (!testing::HaveProgram("/usr/bin/time"))
+    GTEST_SKIP() << "skipped: GNU time (package 'time') is not installed";
 #if defined(__SANITIZE_ADDRESS__)
-  GTEST_SKIP() << "skipped under AddressSanitizer: its quarantine makes peak memory meaningless, and the "
-                  "release build runs this test";
+  GTEST_SKIP()
+      << "skipped under AddressSanitizer: its quarantine makes peak memory meaningless, and the "
+         "release build runs this test";
 #endif
   auto small = run(100, "j1.db");
   ASSERT_EQ(small.exit_code, 0) << small.err;
@@ -458,7 +481,8 @@ TEST_F(BatchCli, AThousandCapturesRunInBoundedMemory) {
   ASSERT_EQ(big.exit_code, 0) << big.err;
   long rss_big = std::stol(RunShell("tail -n1 " + ShellQuote(dir_.File("rss"))).out);
   // Ten times the captures, (nearly) the same peak memory.
-  EXPECT_LT(rss_big, rss_small + 64 * 1024) << "peak KiB: " << rss_small << " for 100, " << rss_big << " for 1000";
+  EXPECT_LT(rss_big, rss_small + 64 * 1024)
+      << "peak KiB: " << rss_small << " for 100, " << rss_big << " for 1000";
   // Every capture is in the report, then the summary.
   auto lines = RunShell("wc -l < " + ShellQuote(dir_.File("report.jsonl")));
   EXPECT_EQ(std::stoi(lines.out), 1001);
@@ -472,16 +496,20 @@ TEST_F(BatchCli, AThousandCapturesRunInBoundedMemory) {
 
 TEST_F(BatchCli, CtrlCStopsCleanlyAndLeavesTheJournalConsistent) {
   WriteList(2000);
-  const std::string cmd = ShellQuote(testing::LockpipeBinary()) + " batch -c " + ShellQuote(dir_.File("rules.toml")) +
-                          " " + ShellQuote(dir_.File("list.jsonl")) + " -o " + ShellQuote(dir_.File("report.jsonl")) +
-                          " --no-outputs --threads 1 --journal " + ShellQuote(dir_.File("j.db"));
+  const std::string cmd =
+      ShellQuote(testing::LockpipeBinary()) + " batch -c " + ShellQuote(dir_.File("rules.toml")) +
+      " " + ShellQuote(dir_.File("list.jsonl")) + " -o " + ShellQuote(dir_.File("report.jsonl")) +
+      " --no-outputs --threads 1 --journal " + ShellQuote(dir_.File("j.db"));
   // Start it, wait until it has made progress, interrupt it.
   // set -m: a background job of a non-interactive shell would ignore SIGINT.
-  auto r = RunShell("set -m; " + cmd + " & pid=$!; for i in $(seq 200); do [ -s " + ShellQuote(dir_.File("j.db")) +
-                    " ] && break; sleep 0.05; done; sleep 1; kill -INT $pid; wait $pid; echo \"exit=$?\"");
+  auto r = RunShell(
+      "set -m; " + cmd + " & pid=$!; for i in $(seq 200); do [ -s " +
+      ShellQuote(dir_.File("j.db")) +
+      " ] && break; sleep 0.05; done; sleep 1; kill -INT $pid; wait $pid; echo \"exit=$?\"");
   EXPECT_NE(r.out.find("exit=130"), std::string::npos) << r.out << r.err;
   // The report is whole: what was done, then a summary that says it was interrupted...
-  auto summary = json::parse(RunShell("tail -n1 " + ShellQuote(dir_.File("report.jsonl"))).out, nullptr, false);
+  auto summary = json::parse(RunShell("tail -n1 " + ShellQuote(dir_.File("report.jsonl"))).out,
+                             nullptr, false);
   ASSERT_FALSE(summary.is_discarded());
   EXPECT_EQ(summary["summary"]["interrupted"], true);
   // ...and every capture the journal knows about was decided.
