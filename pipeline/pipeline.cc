@@ -365,6 +365,7 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
   }
 
   // Faces on every thumbnail; the frame with the most faces is the evidence.
+  std::size_t best = 0;
   std::vector<std::vector<Face>> per_frame;
   for (auto& th : thumbs) {
     if (!status.ok()) break;
@@ -377,7 +378,6 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
     per_frame.push_back(std::move(faces).value());
   }
   if (status.ok()) {
-    std::size_t best = 0;
     for (std::size_t i = 1; i < per_frame.size(); ++i)
       if (per_frame[i].size() > per_frame[best].size()) best = i;
     if (!per_frame.empty()) {
@@ -448,17 +448,21 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
   }
 
   if (deps_.journal != nullptr && r.event_id != 0) {
-    nlohmann::json faces_json = nlohmann::json::array();
-    if (!per_frame.empty()) {
-      for (std::size_t i = 0; i < per_frame.size(); ++i)
-        for (const auto& f : per_frame[i]) {
-          nlohmann::json fj = {{"frame", i},
-                               {"seconds", thumbs[i].seconds},
-                               {"box", {f.box.x, f.box.y, f.box.width, f.box.height}}};
-          if (f.score) fj["score"] = *f.score;
-          faces_json.push_back(fj);
-        }
+    // "faces": the evidence frame's (what the rules saw); "frames": every frame's.
+    nlohmann::json frames = nlohmann::json::array();
+    for (std::size_t i = 0; i < per_frame.size(); ++i) {
+      nlohmann::json boxes = nlohmann::json::array();
+      for (const auto& f : per_frame[i]) {
+        nlohmann::json fj = {{"box", {f.box.x, f.box.y, f.box.width, f.box.height}}};
+        if (f.score) fj["score"] = *f.score;
+        boxes.push_back(fj);
+      }
+      frames.push_back({{"frame", i}, {"seconds", thumbs[i].seconds}, {"faces", boxes}});
     }
+    nlohmann::json faces_json = {
+        {"evidence_frame", best},
+        {"faces", frames.empty() ? nlohmann::json::array() : frames[best]["faces"]},
+        {"frames", frames}};
     AnalysisRecord rec{r.analysis_ok,   r.error,      faces_json.dump(), r.thumbnails,
                        r.contact_sheet, r.media_type, r.duration_s};
     if (auto s = deps_.journal->RecordAnalysis(r.event_id, rec); !s.ok())

@@ -218,6 +218,11 @@ TEST_F(PipelineE2E, AFaceAtTheDoorOpensTheLock) {
   EXPECT_EQ(entry->decision->verdict, "approve");
   ASSERT_EQ(entry->actions.size(), 1u);
   EXPECT_EQ(entry->actions[0].outcome, "ok");
+  // The journal keeps the faces the rules saw, and every frame's.
+  ASSERT_TRUE(entry->analysis.has_value());
+  json faces = json::parse(entry->analysis->faces_json);
+  EXPECT_EQ(faces["faces"].size(), static_cast<std::size_t>(r->faces));
+  EXPECT_EQ(faces["frames"].size(), 1u);  // a photo is one frame
 }
 
 TEST_F(PipelineE2E, NoFaceIsRejectedAndTheRequestRevoked) {
