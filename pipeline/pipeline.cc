@@ -240,7 +240,8 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
         log::Error("journal: " + id.status().ToString() + "; capture " + j.capture_key +
                    " skipped");
         SetError(id.status());
-        item->duplicate = true;
+        item->duplicate = true;  // skipped like one: nothing decided, nothing sent
+        item->error = id.status().WithContext("journal unavailable");
       } else if (!id->has_value()) {
         item->duplicate = true;
       } else {
@@ -503,7 +504,8 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
     if (deps_.on_report) deps_.on_report(r);
   };
   if (r.duplicate) {
-    r.reason = "already in the journal: not decided again";
+    r.reason = r.error.empty() ? "already in the journal: not decided again"
+                               : r.error + ": skipped, nothing decided or sent";
     return finish();
   }
 
