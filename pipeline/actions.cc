@@ -1,16 +1,11 @@
 #include "pipeline/actions.h"
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "fetch/lock_types.h"
 
 namespace lockpipe {
 namespace {
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool IsAllInOne(LockType t) {
   return t == LockType::kWifiAllInOne || t == LockType::kZigbeeAllInOne;

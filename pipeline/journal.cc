@@ -8,6 +8,7 @@
 #include <chrono>
 #include <utility>
 
+#include "base/clock.h"
 #include "base/file_util.h"
 #include "base/log.h"
 
@@ -18,12 +19,6 @@ struct StmtFinalizer {
   void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
 };
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Maps an SQLite result code to our codes: "database is locked" beyond
 // busy_timeout is a timeout, a full disk or I/O failure is kIoError, a file

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <filesystem>
 
+#include "base/clock.h"
 #include "base/file_util.h"
 #include "base/log.h"
 #include "decoders/media_container.h"
@@ -13,12 +14,6 @@
 #include "pipeline/face_detector.h"
 
 namespace lockpipe {
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string SafePathComponent(const std::string& text) {
   std::string out;

@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"  // NowMs
 #include "base/secret.h"
 #include "base/status.h"
 #include "fetch/http_client.h"
@@ -190,7 +191,5 @@ class Pipeline {
 // [A-Za-z0-9._-], no leading dot, at most 80 characters, never empty. Paths
 // from the server go through this, so they can never escape the output folder.
 std::string SafePathComponent(const std::string& text);
-// Milliseconds since the epoch, now.
-std::int64_t NowMs();
 
 }  // namespace lockpipe
