@@ -44,7 +44,10 @@ Result<std::string> ReadTextFile(const std::string& path) {
 AtomicFile::~AtomicFile() { Abandon(); }
 
 AtomicFile::AtomicFile(AtomicFile&& other) noexcept
-    : path_(std::move(other.path_)), temp_path_(std::move(other.temp_path_)), fd_(other.fd_) {
+    : path_(std::move(other.path_)),
+      temp_path_(std::move(other.temp_path_)),
+      fd_(other.fd_),
+      sync_(other.sync_) {
   other.fd_ = -1;
   other.temp_path_.clear();
 }
@@ -55,15 +58,17 @@ AtomicFile& AtomicFile::operator=(AtomicFile&& other) noexcept {
     path_ = std::move(other.path_);
     temp_path_ = std::move(other.temp_path_);
     fd_ = other.fd_;
+    sync_ = other.sync_;
     other.fd_ = -1;
     other.temp_path_.clear();
   }
   return *this;
 }
 
-Result<AtomicFile> AtomicFile::Create(const std::string& path, unsigned mode) {
+Result<AtomicFile> AtomicFile::Create(const std::string& path, unsigned mode, Sync sync) {
   AtomicFile f;
   f.path_ = path;
+  f.sync_ = sync;
   if (path == "-") {
     f.fd_ = 1;
     return f;
@@ -120,7 +125,7 @@ Status AtomicFile::Commit() {
     fd_ = -1;
     return Status::Ok();
   }
-  if (::fsync(fd_) != 0 && errno != EINVAL) {
+  if (sync_ == Sync::kData && ::fdatasync(fd_) != 0 && errno != EINVAL) {
     int err = errno;
     Abandon();
     return IoError(path_ + ": fsync failed: " + ErrnoText(err));

@@ -6,6 +6,12 @@
 // leaves a half-written output behind. "-" means stdout: bytes go out as they
 // are written and Commit() only flushes (a pipe cannot be taken back).
 //
+// All-or-nothing is against the command failing. Against the machine losing
+// power it takes an fsync before the rename, which costs more than decrypting
+// (a 256 MiB decrypt: 0.13 s without, 0.3 s with), so like cp, rsync and gpg
+// it is asked for (Sync::kData) rather than the default; SQLite keeps the journal
+// durable on its own.
+//
 // Thread-safety: an AtomicFile belongs to one thread at a time.
 #pragma once
 
@@ -22,6 +28,8 @@ namespace lockpipe {
 Result<std::vector<std::uint8_t>> ReadWholeFile(const std::string& path);
 Result<std::string> ReadTextFile(const std::string& path);
 
+enum class Sync { kNone, kData };
+
 class AtomicFile {
  public:
   AtomicFile() = default;
@@ -32,12 +40,14 @@ class AtomicFile {
   AtomicFile& operator=(const AtomicFile&) = delete;
 
   // Opens a temporary file next to `path` ("-" = stdout). `mode` is the
-  // permission the final file gets (before umask).
-  static Result<AtomicFile> Create(const std::string& path, unsigned mode = 0644);
+  // permission the final file gets (before umask); `sync` whether Commit()
+  // fsyncs the data before the rename.
+  static Result<AtomicFile> Create(const std::string& path, unsigned mode = 0644,
+                                   Sync sync = Sync::kNone);
 
   Status Write(std::span<const std::uint8_t> data);
   Status Write(const std::string& text);
-  // fsyncs, closes and renames into place. After this the object is inert.
+  // (fsyncs,) closes and renames into place. After this the object is inert.
   Status Commit();
   // Removes the temporary file now (also done by the destructor).
   void Abandon();
@@ -49,6 +59,7 @@ class AtomicFile {
   std::string path_;
   std::string temp_path_;
   int fd_ = -1;
+  Sync sync_ = Sync::kNone;
 };
 
 // Writes `data` to `path` atomically (temp + rename).

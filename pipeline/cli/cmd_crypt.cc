@@ -10,7 +10,7 @@
 namespace lockpipe::cli {
 namespace {
 
-constexpr std::size_t kChunk = 256 * 1024;
+constexpr std::size_t kChunk = 1024 * 1024;
 
 // What --expect accepts, and whether `type` satisfies it.
 Status CheckExpected(const std::string& expect, media::ContentType type, const std::string& name) {
@@ -37,7 +37,8 @@ int RunDecrypt(int argc, char** argv) {
                      "encrypted media file ('-' = stdin)")(
       "output,o", po::value<std::string>()->required(), "where the plaintext goes ('-' = stdout)")(
       "expect", po::value<std::string>()->default_value("none"),
-      "check the decrypted content: none, media (JPEG, PNG or MP4), jpeg, png or mp4");
+      "check the decrypted content: none, media (JPEG, PNG or MP4), jpeg, png or mp4")(
+      "fsync", "flush OUTPUT to disk before renaming it into place (survives a power cut; slower)");
   AddKeyOptions(opts, "the file_key");
   po::positional_options_description pos;
   pos.add("input", 1);
@@ -68,7 +69,8 @@ int RunDecrypt(int argc, char** argv) {
   if (!source.ok()) return Fail(cmd, source.status());
   auto dec = media::StreamDecryptor::Create(*key, in_path == "-" ? "stdin" : in_path);
   if (!dec.ok()) return Fail(cmd, dec.status());
-  auto out = AtomicFile::Create(vm["output"].as<std::string>());
+  auto out = AtomicFile::Create(vm["output"].as<std::string>(), 0644,
+                                vm.count("fsync") ? Sync::kData : Sync::kNone);
   if (!out.ok()) return Fail(cmd, out.status());
 
   std::vector<std::uint8_t> in(kChunk);
@@ -106,7 +108,8 @@ int RunEncrypt(int argc, char** argv) {
   const std::string cmd = "encrypt";
   po::options_description opts("Options");
   opts.add_options()("input", po::value<std::string>()->required(), "plaintext file ('-' = stdin)")(
-      "output,o", po::value<std::string>()->required(), "where the container goes ('-' = stdout)");
+      "output,o", po::value<std::string>()->required(), "where the container goes ('-' = stdout)")(
+      "fsync", "flush OUTPUT to disk before renaming it into place (survives a power cut; slower)");
   AddKeyOptions(opts, "the file_key");
   po::positional_options_description pos;
   pos.add("input", 1);
@@ -127,7 +130,8 @@ int RunEncrypt(int argc, char** argv) {
   if (!source.ok()) return Fail(cmd, source.status());
   auto enc = media::StreamEncryptor::Create(*key);
   if (!enc.ok()) return Fail(cmd, enc.status());
-  auto out = AtomicFile::Create(vm["output"].as<std::string>());
+  auto out = AtomicFile::Create(vm["output"].as<std::string>(), 0644,
+                                vm.count("fsync") ? Sync::kData : Sync::kNone);
   if (!out.ok()) return Fail(cmd, out.status());
   std::vector<std::uint8_t> in(kChunk);
   std::vector<std::uint8_t> sealed;

@@ -1,8 +1,16 @@
 // lockpipe: the command-line program. Dispatches to the registered subcommands.
+//
+// Built twice (see CMakeLists.txt): as lockpipe-media, with every subcommand, and
+// as the front end `lockpipe` (LOCKPIPE_FRONT_END), with the commands that need
+// no media library; the front end execs lockpipe-media, found beside itself,
+// for everything else, --help included, so users only ever type `lockpipe`.
 #include <curl/curl.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -27,9 +35,41 @@ void PrintHelp() {
   std::cout << "\nOptions:\n  -h, --help    show this help\n  --version     show the version\n";
 }
 
+#ifdef LOCKPIPE_FRONT_END
+bool IsLocalCommand(const char* name) {
+  const auto& commands = lockpipe::cli::Commands();
+  return std::any_of(commands.begin(), commands.end(),
+                     [&](const auto& c) { return std::strcmp(name, c.name) == 0; });
+}
+
+// Replaces this process with lockpipe-media from the same folder; returns only
+// on failure, with the exit code.
+int ExecMediaProgram(char** argv) {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) {
+    std::cerr << "lockpipe: cannot find where this program lives (/proc/self/exe: "
+              << ec.message() << ")\n";
+    return lockpipe::cli::kExitFailure;
+  }
+  const std::string media = (self.parent_path() / "lockpipe-media").string();
+  execv(media.c_str(), argv);
+  const int error = errno;
+  std::cerr << "lockpipe: '" << argv[1] << "' is run by " << media << ", which "
+            << (error == ENOENT ? "is not installed" : std::strerror(error))
+            << ". Build or install both programs (see README.md).\n";
+  return lockpipe::cli::kExitFailure;
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef LOCKPIPE_FRONT_END
+  if (argc >= 2 && std::strcmp(argv[1], "--version") != 0 && !IsLocalCommand(argv[1])) {
+    return ExecMediaProgram(argv);
+  }
+#endif
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     PrintHelp();

@@ -59,6 +59,11 @@ TEST_F(CryptCli, RoundTripThroughFilesAndPipes) {
                ShellQuote(dir_.File("piped.bin")));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(ReadFile(dir_.File("piped.bin")), plain_);
+  r = RunShell(Lockpipe("decrypt --fsync --key " + kKey + " " +
+                        ShellQuote(dir_.File("sealed.bin")) + " -o " +
+                        ShellQuote(dir_.File("synced.bin"))));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(dir_.File("synced.bin")), plain_);
 }
 
 TEST_F(CryptCli, KeyFromFileOrEnvironmentAndNeverPrinted) {
