@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 extern "C" {
@@ -19,35 +18,13 @@ extern "C" {
 }
 
 #include "base/file_util.h"
+#include "decoders/ffmpeg_handles.h"
+#include "decoders/image_codec.h"
 
 namespace lockpipe::media {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string AvErrorText(int err) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
-  if (av_strerror(err, buf, sizeof(buf)) < 0) std::snprintf(buf, sizeof(buf), "error %d", err);
-  return buf;
-}
-
-// One deleter per libav* type (Chromium's ScopedPtrAVFree* pattern).
-struct CodecContextDeleter {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct FrameDeleter {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct PacketDeleter {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct SwsDeleter {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
-};
-using CodecContextPtr = std::unique_ptr<AVCodecContext, CodecContextDeleter>;
-using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
-using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
-using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
 
 constexpr int kAvioBufferSize = 64 * 1024;
 
@@ -209,7 +186,7 @@ struct Still {
   std::uint64_t bytes = 0;
 };
 
-Result<Still> DecodeStill(RandomAccessSource& source, ContentType type,
+Result<Still> DecodeStill(RandomAccessSource& source,
                           const DecodeOptions& options) {
   ASSIGN_OR_RETURN(std::uint64_t size, source.Size());
   if (size > options.max_still_bytes) {
@@ -227,16 +204,7 @@ Result<Still> DecodeStill(RandomAccessSource& source, ContentType type,
   if (got != bytes.size()) return Corrupt(source.name() + ": image ended early");
   Still still;
   still.bytes = size;
-  try {
-    still.image = cv::imdecode(bytes, cv::IMREAD_COLOR);
-  } catch (const cv::Exception& e) {
-    return Corrupt(source.name() + ": cannot decode the " + ContentTypeName(type) +
-                   " image: " + e.what());
-  }
-  if (still.image.empty()) {
-    return Corrupt(source.name() + ": cannot decode the " + ContentTypeName(type) +
-                   " image (truncated or corrupt)");
-  }
+  ASSIGN_OR_RETURN(still.image, DecodeImage(bytes, source.name()));
   return still;
 }
 
@@ -488,7 +456,7 @@ Status VideoDecoder::ToBgr(cv::Size size, cv::Mat* out) {
 Result<MediaInfo> Probe(RandomAccessSource& source, const DecodeOptions& options) {
   ASSIGN_OR_RETURN(ContentType type, Sniff(source));
   if (type == ContentType::kJpeg || type == ContentType::kPng) {
-    ASSIGN_OR_RETURN(Still still, DecodeStill(source, type, options));
+    ASSIGN_OR_RETURN(Still still, DecodeStill(source, options));
     MediaInfo info;
     info.content = type;
     info.is_still = true;
@@ -577,7 +545,7 @@ Result<std::vector<Thumbnail>> ExtractThumbnails(RandomAccessSource& source,
   ASSIGN_OR_RETURN(ContentType type, Sniff(source));
   std::vector<Thumbnail> out;
   if (type == ContentType::kJpeg || type == ContentType::kPng) {
-    ASSIGN_OR_RETURN(Still still, DecodeStill(source, type, request.decode));
+    ASSIGN_OR_RETURN(Still still, DecodeStill(source, request.decode));
     Thumbnail t;
     t.keyframe = true;
     const cv::Size size = FitInside(still.image.size(), request.max_width, request.max_height);
@@ -644,22 +612,6 @@ cv::Size FitInside(cv::Size native, int max_w, int max_h) {
           std::max(1, static_cast<int>(std::lround(native.height * scale)))};
 }
 
-Result<std::vector<std::uint8_t>> EncodeJpeg(const cv::Mat& image, int quality) {
-  if (image.empty()) return InvalidArgument("cannot encode an empty image as JPEG");
-  if (quality < 1 || quality > 100) {
-    return InvalidArgument("JPEG quality must be 1..100, not " + std::to_string(quality));
-  }
-  std::vector<std::uint8_t> bytes;
-  try {
-    if (!cv::imencode(".jpg", image, bytes, {cv::IMWRITE_JPEG_QUALITY, quality})) {
-      return InternalError("OpenCV could not encode a JPEG");
-    }
-  } catch (const cv::Exception& e) {
-    return InternalError(std::string("OpenCV could not encode a JPEG: ") + e.what());
-  }
-  return bytes;
-}
-
 Status WriteJpeg(const std::string& path, const cv::Mat& image, int quality) {
   ASSIGN_OR_RETURN(auto bytes, EncodeJpeg(image, quality));
   return WriteFileAtomically(path, bytes);
@@ -670,7 +622,7 @@ void SilenceFfmpegLog() { av_log_set_level(AV_LOG_QUIET); }
 Result<std::int64_t> DecodeAllFrames(RandomAccessSource& source, const DecodeOptions& options) {
   ASSIGN_OR_RETURN(ContentType type, Sniff(source));
   if (type == ContentType::kJpeg || type == ContentType::kPng) {
-    ASSIGN_OR_RETURN(Still still, DecodeStill(source, type, options));
+    ASSIGN_OR_RETURN(Still still, DecodeStill(source, options));
     return std::int64_t{1};
   }
   ASSIGN_OR_RETURN(auto d, VideoDecoder::Open(source, options));

@@ -17,8 +17,8 @@
 // so that corrupt input can never hang a caller.
 //
 // Stills are read whole (photos are small; there is a size cap) and decoded
-// with cv::imdecode: libjpeg-turbo/libpng hand back BGR directly, EXIF
-// orientation is applied, and there is no need for a demuxer at all.
+// by FFmpeg's JPEG and PNG decoders straight from the bytes, with the EXIF
+// orientation applied (decoders/image_codec.h): no demuxer needed.
 #pragma once
 
 #include <chrono>
@@ -32,6 +32,7 @@
 #include "base/secret.h"
 #include "base/status.h"
 #include "decoders/byte_source.h"
+#include "decoders/image_codec.h"
 #include "decoders/media_container.h"
 
 namespace lockpipe::media {
@@ -197,10 +198,7 @@ class VideoDecoder {
 // aspect ratio, never enlarging, each side at least 1.
 cv::Size FitInside(cv::Size native, int max_w, int max_h);
 
-// JPEG bytes of a BGR (or grey) image; quality 1..100. kInvalidArgument for
-// an empty image or a bad quality, kInternal if OpenCV fails.
-Result<std::vector<std::uint8_t>> EncodeJpeg(const cv::Mat& image, int quality = 90);
-// EncodeJpeg then an atomic write (temp + rename; "-" = stdout).
+// EncodeJpeg (decoders/image_codec.h) then an atomic write (temp + rename; "-" = stdout).
 Status WriteJpeg(const std::string& path, const cv::Mat& image, int quality = 90);
 
 // A grid of thumbnails (as square as possible, `columns` 0 = automatic), each

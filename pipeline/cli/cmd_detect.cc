@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <sstream>
 #include <vector>
 
@@ -204,17 +203,11 @@ int RunDetect(int argc, char** argv) {
     const std::string out_path = vm["draw"].as<std::string>();
     cv::Mat canvas = (*frames)[pick].image.clone();
     DrawFaces(canvas, faces[pick]);
-    std::vector<std::uint8_t> encoded;
-    const std::string ext =
-        out_path.size() >= 4 && out_path.compare(out_path.size() - 4, 4, ".png") == 0 ? ".png"
-                                                                                      : ".jpg";
-    try {
-      if (!cv::imencode(ext, canvas, encoded))
-        return Fail(cmd, InternalError(out_path + ": OpenCV could not encode the drawing"));
-    } catch (const cv::Exception& e) {
-      return Fail(cmd, InternalError(out_path + ": OpenCV could not encode the drawing: " + e.err));
-    }
-    if (auto s = WriteFileAtomically(out_path, encoded); !s.ok()) return Fail(cmd, s);
+    const bool png =
+        out_path.size() >= 4 && out_path.compare(out_path.size() - 4, 4, ".png") == 0;
+    auto encoded = png ? media::EncodePng(canvas) : media::EncodeJpeg(canvas, 90);
+    if (!encoded.ok()) return Fail(cmd, encoded.status().WithContext(out_path));
+    if (auto s = WriteFileAtomically(out_path, *encoded); !s.ok()) return Fail(cmd, s);
   }
 
   if (vm["json"].as<bool>()) {

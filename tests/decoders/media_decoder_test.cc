@@ -234,7 +234,10 @@ TEST(MediaDecoder, PlaintextAndEncryptedGiveTheSameFrames) {
   EXPECT_EQ(DecodeAll(**plain).md5s, DecodeAll(*enc).md5s);
 }
 
-TEST(MediaDecoder, StillsDecodeLikeOpenCvOnThePlaintext) {
+// Stills: bit-identical to FFmpeg's own decode of the plaintext, and close to
+// libjpeg's (OpenCV imread): two decoders' IDCTs and chroma upsampling differ
+// by a level or two, never by a picture.
+TEST(MediaDecoder, StillsDecodeLikeFfmpegAndCloseToLibjpeg) {
   for (const std::string base : {"astronaut", "camera", "noface"}) {
     auto src = OpenEncrypted(base + ".enc");
     ASSERT_TRUE(src);
@@ -243,9 +246,9 @@ TEST(MediaDecoder, StillsDecodeLikeOpenCvOnThePlaintext) {
     EXPECT_TRUE(info->is_still);
     EXPECT_EQ(info->codec, "jpeg");
     EXPECT_EQ(info->frames, 1);
-    cv::Mat expected = cv::imread(Sample(base + ".jpg"), cv::IMREAD_COLOR);
-    EXPECT_EQ(info->width, expected.cols);
-    EXPECT_EQ(info->height, expected.rows);
+    cv::Mat libjpeg = cv::imread(Sample(base + ".jpg"), cv::IMREAD_COLOR);
+    EXPECT_EQ(info->width, libjpeg.cols);
+    EXPECT_EQ(info->height, libjpeg.rows);
 
     ThumbnailRequest req;
     req.mode = ThumbnailMode::kSpread;  // a still gives one frame whatever the mode
@@ -253,7 +256,8 @@ TEST(MediaDecoder, StillsDecodeLikeOpenCvOnThePlaintext) {
     auto thumbs = ExtractThumbnails(*src, req);
     ASSERT_OK_R(thumbs);
     ASSERT_EQ(thumbs->size(), 1u);
-    EXPECT_EQ(Md5Hex((*thumbs)[0].image), Md5Hex(expected)) << base;
+    EXPECT_EQ(Md5Hex((*thumbs)[0].image), FfmpegFrameMd5s(Sample(base + ".jpg")).at(0)) << base;
+    EXPECT_GT(cv::PSNR((*thumbs)[0].image, libjpeg), 35.0) << base;
     EXPECT_TRUE((*thumbs)[0].keyframe);
   }
 }
@@ -488,7 +492,8 @@ TEST(MediaDecoderBadInput, TruncatedStill) {
   bytes.resize(100);
   Status s = ProbeBytes(bytes, "cut.jpg");
   EXPECT_EQ(s.code(), StatusCode::kCorrupt);
-  EXPECT_EQ(s.message(), "cut.jpg: cannot decode the JPEG image (truncated or corrupt)");
+  EXPECT_EQ(s.message().rfind("cut.jpg: cannot decode the JPEG image (truncated or corrupt)", 0), 0u)
+      << s.message();
 }
 
 TEST(MediaDecoderBadInput, WrongKey) {
