@@ -201,6 +201,15 @@ CREATE TABLE actions(
   UNIQUE(event_id, action));
 CREATE INDEX actions_pending ON actions(outcome, id);
 )sql"},
+    {2, "resolutions: a person's answer to an escalation",
+     R"sql(
+CREATE TABLE resolutions(
+  event_id INTEGER PRIMARY KEY REFERENCES decisions(event_id),
+  verdict TEXT NOT NULL CHECK(verdict IN ('approve', 'reject')),
+  decided_by TEXT NOT NULL CHECK(decided_by <> ''),
+  reason TEXT NOT NULL,
+  decided_at_ms INTEGER NOT NULL);
+)sql"},
 };
 
 bool OneOf(const std::string& v, std::initializer_list<const char*> allowed) {
@@ -458,6 +467,49 @@ Status Journal::RecordDecision(std::int64_t event_id, const DecisionRecord& d) {
   return tx.Commit();
 }
 
+Status Journal::RecordResolution(std::int64_t event_id, const ResolutionRecord& r) {
+  const std::string ev_name = "event " + std::to_string(event_id);
+  if (!OneOf(r.verdict, {"approve", "reject"}))
+    return InvalidArgument("journal " + ev_name + ": an answer must be 'approve' or 'reject', not " +
+                           Quoted(r.verdict));
+  if (r.decided_by.empty())
+    return InvalidArgument("journal " + ev_name + ": an answer must say who gave it");
+  std::lock_guard lock(mu_);
+  sqlite3* db = db_.get();
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db, path_));
+  ASSIGN_OR_RETURN(auto ev, Stmt::Prepare(db, path_,
+                                          "SELECT e.kind, d.verdict, d.dry_run, d.rule, "
+                                          "r.verdict, r.decided_by "
+                                          "FROM events e LEFT JOIN decisions d ON d.event_id = e.id "
+                                          "LEFT JOIN resolutions r ON r.event_id = e.id "
+                                          "WHERE e.id = ?1"));
+  ev.Bind(1, event_id);
+  ASSIGN_OR_RETURN(bool row, ev.Step("looking up " + ev_name));
+  if (!row) return NotFound("journal " + path_ + ": no " + ev_name);
+  if (!ev.IsNull(4))
+    return Unsupported("journal " + path_ + ": " + ev_name + " was already answered (" +
+                       ev.Text(4) + " by " + ev.Text(5) + "); it is never answered twice");
+  if (ev.Text(0) != "unlock")
+    return InvalidArgument("journal " + path_ + ": " + ev_name + " is an " + ev.Text(0) +
+                           ", not an unlock request: there is nothing to answer");
+  if (ev.IsNull(1))
+    return InvalidArgument("journal " + path_ + ": " + ev_name + " has not been decided yet");
+  if (ev.Text(1) != "escalate")
+    return InvalidArgument("journal " + path_ + ": " + ev_name + " was decided '" + ev.Text(1) +
+                           "'" + (ev.Text(3).empty() ? "" : " by rule '" + ev.Text(3) + "'") +
+                           "; only escalated requests wait for a person");
+  if (ev.Int(2) != 0)
+    return InvalidArgument("journal " + path_ + ": " + ev_name +
+                           " was decided in dry-run mode; nothing may be sent for it");
+  ASSIGN_OR_RETURN(auto st, Stmt::Prepare(db, path_,
+                                          "INSERT INTO resolutions(event_id, verdict, decided_by, "
+                                          "reason, decided_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)"));
+  st.Bind(1, event_id).Bind(2, r.verdict).Bind(3, r.decided_by).Bind(4, r.reason);
+  st.Bind(5, r.decided_at_ms);
+  RETURN_IF_ERROR(st.Run("recording the answer to " + ev_name));
+  return tx.Commit();
+}
+
 Result<std::int64_t> Journal::RecordIntent(std::int64_t event_id, const ActionIntent& in) {
   const std::string ev_name = "event " + std::to_string(event_id);
   if (!OneOf(in.action, {"approve", "reject"}))
@@ -484,8 +536,9 @@ Result<std::int64_t> Journal::RecordIntent(std::int64_t event_id, const ActionIn
                                  "SELECT e.device_id, d.verdict, d.dry_run, "
                                  "(SELECT a.id || ' (outcome ' || coalesce(a.outcome, "
                                  "'not yet known') || ')' FROM actions a "
-                                 " WHERE a.event_id = e.id AND a.action = ?2) "
+                                 " WHERE a.event_id = e.id AND a.action = ?2), r.verdict "
                                  "FROM events e LEFT JOIN decisions d ON d.event_id = e.id "
+                                 "LEFT JOIN resolutions r ON r.event_id = e.id "
                                  "WHERE e.id = ?1"));
   ev.Bind(1, event_id).Bind(2, in.action);
   ASSIGN_OR_RETURN(bool row, ev.Step("looking up " + ev_name));
@@ -500,8 +553,10 @@ Result<std::int64_t> Journal::RecordIntent(std::int64_t event_id, const ActionIn
     return InvalidArgument("journal " + path_ + ": " + ev_name +
                            " was decided in dry-run mode; nothing may be sent for it");
   const std::string verdict = ev.Text(1);
-  if (in.action == "approve" && verdict != "approve")
+  const bool person_approved = !ev.IsNull(4) && ev.Text(4) == "approve";
+  if (in.action == "approve" && verdict != "approve" && !person_approved)
     return InvalidArgument("journal " + path_ + ": " + ev_name + " was decided '" + verdict +
+                           (ev.IsNull(4) ? "" : "' and answered '" + ev.Text(4)) +
                            "'; refusing to record an approve (unlock) action for it");
   if (ev.Text(0) != in.device_id)
     return InvalidArgument("journal " + path_ + ": " + ev_name + " is for device " + ev.Text(0) +
@@ -630,6 +685,22 @@ Status Journal::LoadDetailsLocked(JournalEntry* e) {
       d.dry_run = st.Int(3) != 0;
       d.decided_at_ms = st.Int(4);
       e->decision = std::move(d);
+    }
+  }
+  {
+    ASSIGN_OR_RETURN(auto st,
+                     Stmt::Prepare(db, path_,
+                                   "SELECT verdict, decided_by, reason, decided_at_ms "
+                                   "FROM resolutions WHERE event_id = ?1"));
+    st.Bind(1, e->id);
+    ASSIGN_OR_RETURN(bool row, st.Step("reading the answer to event " + id));
+    if (row) {
+      ResolutionRecord r;
+      r.verdict = st.Text(0);
+      r.decided_by = st.Text(1);
+      r.reason = st.Text(2);
+      r.decided_at_ms = st.Int(3);
+      e->resolution = std::move(r);
     }
   }
   const std::string sql =
@@ -804,6 +875,15 @@ nlohmann::json ToJson(const JournalEntry& e) {
                      {"decided_at_ms", d.decided_at_ms}};
   } else {
     j["decision"] = nullptr;
+  }
+  if (e.resolution) {
+    const auto& r = *e.resolution;
+    j["resolution"] = {{"verdict", r.verdict},
+                       {"decided_by", r.decided_by},
+                       {"reason", r.reason},
+                       {"decided_at_ms", r.decided_at_ms}};
+  } else {
+    j["resolution"] = nullptr;
   }
   j["actions"] = nlohmann::json::array();
   for (const auto& a : e.actions) j["actions"].push_back(ToJson(a));

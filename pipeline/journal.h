@@ -13,7 +13,7 @@
 //    because the door may or may not have opened.
 //
 // Fail closed, in depth: an "approve" intent is refused unless the event has a
-// non-dry-run "approve" decision, and no intent is accepted for a dry-run
+// non-dry-run "approve" decision (or an escalation a person answered "approve"), and no intent is accepted for a dry-run
 // decision, so a pipeline bug cannot journal (and therefore cannot send) an
 // unlock nobody decided.
 //
@@ -86,6 +86,15 @@ struct DecisionRecord {
   std::int64_t decided_at_ms = 0;
 };
 
+// A person's answer to an escalated unlock request (`lockpipe decide`). It
+// does not replace the decision - the rules did escalate - it completes it.
+struct ResolutionRecord {
+  std::string verdict;     // "approve" | "reject"
+  std::string decided_by;  // who answered: a name or an account, never a secret
+  std::string reason;
+  std::int64_t decided_at_ms = 0;
+};
+
 struct ActionIntent {
   std::string action;    // "approve" | "reject"
   std::string endpoint;  // e.g. "POST /v1.0/devices/{device_id}/door-lock/password-free/open-door"
@@ -120,7 +129,8 @@ struct JournalEntry {
   EventRecord event;
   std::optional<AnalysisRecord> analysis;
   std::optional<DecisionRecord> decision;
-  std::vector<ActionRecord> actions;  // oldest first
+  std::optional<ResolutionRecord> resolution;  // a person's answer to an escalation
+  std::vector<ActionRecord> actions;           // oldest first
 };
 
 struct EventFilter {
@@ -143,7 +153,7 @@ class Journal {
   enum class Mode { kReadWrite, kReadOnly };
 
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   // PRAGMA application_id of a lockpipe journal ("LKPJ").
   static constexpr std::int32_t kApplicationId = 0x4C4B504A;
 
@@ -175,13 +185,20 @@ class Journal {
   // capture is never decided twice. kNotFound for an unknown event id.
   Status RecordDecision(std::int64_t event_id, const DecisionRecord& decision);
 
+  // A person's answer to an escalated unlock request: only an event whose
+  // decision is a non-dry-run "escalate" of kind "unlock" takes one
+  // (kInvalidArgument otherwise, saying why), and only one (IsAlreadyJournaled).
+  // An "approve" resolution is what lets an approve intent follow an
+  // escalation. The caller checks the capture's age; kNotFound for no event.
+  Status RecordResolution(std::int64_t event_id, const ResolutionRecord& resolution);
+
   // Durably records that `intent.action` is about to be sent for the event,
   // and returns the action id to pass to RecordOutcome. Returns only after the
   // commit reached the disk. Refused — and the call must then NOT be sent —
   // when an intent for the same event and action exists (IsAlreadyJournaled,
   // even across restarts), when the event has no decision or a dry-run one, or
-  // when an "approve" intent does not follow an "approve" decision
-  // (kInvalidArgument).
+  // when an "approve" intent follows neither an "approve" decision nor an
+  // "approve" resolution of an escalation (kInvalidArgument).
   Result<std::int64_t> RecordIntent(std::int64_t event_id, const ActionIntent& intent);
 
   // Records what the call answered. kNotFound for an unknown action id;

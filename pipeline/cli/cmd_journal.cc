@@ -38,6 +38,7 @@ std::string FormatTime(std::int64_t ms) {
 
 std::string Verdict(const JournalEntry& e) {
   if (!e.decision) return "undecided";
+  if (e.resolution) return e.decision->verdict + "→" + e.resolution->verdict;
   return e.decision->verdict + (e.decision->dry_run ? " (dry)" : "");
 }
 
@@ -167,6 +168,16 @@ int Show(Journal& journal, const po::variables_map& vm) {
               << (d.dry_run ? " [dry run: nothing sent]" : "") << "\n"
               << "  reason:  " << (d.reason.empty() ? "-" : d.reason) << "\n"
               << "  decided: " << FormatTime(d.decided_at_ms) << "\n";
+  }
+  if (e->resolution) {
+    const auto& r = *e->resolution;
+    std::cout << "Answered: " << r.verdict << " by " << r.decided_by << " (lockpipe decide)\n"
+              << "  reason:  " << (r.reason.empty() ? "-" : r.reason) << "\n"
+              << "  at:      " << FormatTime(r.decided_at_ms) << "\n";
+  } else if (e->decision && e->decision->verdict == "escalate" && !e->decision->dry_run &&
+             e->event.kind == "unlock") {
+    std::cout << "Answered: not yet (a person answers with: lockpipe decide --config FILE "
+              << e->id << " approve|reject --by NAME)\n";
   }
   if (e->actions.empty()) {
     std::cout << "Actions: none\n";

@@ -11,12 +11,11 @@
 
 namespace lockpipe::cli {
 
-void AddRuntimeOptions(po::options_description& options) {
+void AddCloudOptions(po::options_description& options) {
   options.add_options()("config,c", po::value<std::string>()->required(),
                         "rules file (TOML); see samples/rules.toml")(
       "journal", po::value<std::string>(),
       "journal file (default: $LOCKPIPE_JOURNAL, else lockpipe-journal.db here)")(
-      "no-journal", "keep no journal (nothing is remembered across runs)")(
       "endpoint", po::value<std::string>(),
       "cloud base URL, overriding the config (e.g. http://127.0.0.1:8080)")(
       "region", po::value<std::string>(),
@@ -25,12 +24,17 @@ void AddRuntimeOptions(po::options_description& options) {
       "credentials file (chmod 600), overriding the config; else "
       "TUYA_CLIENT_ID/TUYA_CLIENT_SECRET")("ca-file", po::value<std::string>(),
                                            "PEM file of the CA to trust for the cloud's TLS")(
-      "insecure", "do not verify the cloud's TLS certificate (prints a warning)")(
+      "insecure", "do not verify the cloud's TLS certificate (prints a warning)")("verbose,v",
+                                                                                   "log more");
+}
+
+void AddRuntimeOptions(po::options_description& options) {
+  AddCloudOptions(options);
+  options.add_options()("no-journal", "keep no journal (nothing is remembered across runs)")(
       "dry-run", "decide and journal, but send nothing to the locks")(
       "threads", po::value<int>()->default_value(0), "analysis threads (0 = one per core)")(
       "fetch-threads", po::value<int>()->default_value(2), "download threads")(
-      "json", "print one JSON object per capture instead of a readable line")("verbose,v",
-                                                                              "log more");
+      "json", "print one JSON object per capture instead of a readable line");
 }
 
 PipelineOptions PipelineOptionsFrom(const po::variables_map& vm) {

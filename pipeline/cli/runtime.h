@@ -26,7 +26,10 @@ struct Runtime {
 };
 
 // --config, --journal, --endpoint, --region, --credentials, --ca-file, --insecure,
-// --dry-run, --threads, --fetch-threads.
+// --verbose: what any command that talks to the locks needs.
+void AddCloudOptions(po::options_description& options);
+// AddCloudOptions plus the pipeline's: --no-journal, --dry-run, --threads,
+// --fetch-threads, --json.
 void AddRuntimeOptions(po::options_description& options);
 // `need_cloud` false lets a batch of local files run without credentials.
 Result<std::unique_ptr<Runtime>> MakeRuntime(const po::variables_map& vm, bool need_cloud);

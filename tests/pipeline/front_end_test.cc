@@ -19,7 +19,7 @@ std::string Lockpipe(const std::string& args) {
 TEST(FrontEnd, HelpListsEveryCommandOfBothPrograms) {
   auto r = RunShell(Lockpipe("--help"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  for (const char* command : {"api", "batch", "decrypt", "detect", "emulator", "encrypt",
+  for (const char* command : {"api", "batch", "decide", "decrypt", "detect", "emulator", "encrypt",
                               "journal", "probe", "run", "thumbnail"})
     EXPECT_NE(r.out.find("\n  " + std::string(command) + " "), std::string::npos) << command;
 }

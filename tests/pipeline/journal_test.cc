@@ -88,8 +88,8 @@ TEST(JournalTest, CreatesSchemaInWalMode) {
   EXPECT_EQ(query("PRAGMA application_id"), std::to_string(Journal::kApplicationId));
   EXPECT_EQ(query("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(query("SELECT name FROM sqlite_schema WHERE type='table' ORDER BY name"),
-            "actions,analyses,decisions,events,schema_version");
-  EXPECT_EQ(query("SELECT version FROM schema_version"), "1");
+            "actions,analyses,decisions,events,resolutions,schema_version");
+  EXPECT_EQ(query("SELECT version FROM schema_version"), "1,2");
 }
 
 TEST(JournalTest, ReopenKeepsSchemaAndData) {
@@ -276,6 +276,100 @@ TEST(JournalTest, IntentMustFollowAMatchingLiveDecision) {
   EXPECT_EQ((*unknown)[0].id, *r);
 }
 
+TEST(JournalTest, APersonAnswersAnEscalationOnceAndOnlyAnEscalation) {
+  TempDir dir;
+  const std::string path = dir.File("j.db");
+  auto j = MustOpen(path);
+  ASSERT_NE(j, nullptr);
+  const std::int64_t escalated = MustBegin(*j, Event("e"));
+  const std::int64_t rejected = MustBegin(*j, Event("r"));
+  const std::int64_t dry = MustBegin(*j, Event("d"));
+  const std::int64_t undecided = MustBegin(*j, Event("u"));
+  EventRecord alert_event = Event("a");
+  alert_event.kind = "alert";
+  const std::int64_t alert = MustBegin(*j, alert_event);
+  ASSERT_OK(j->RecordDecision(escalated, Decision("escalate")));
+  ASSERT_OK(j->RecordDecision(rejected, Decision("reject")));
+  ASSERT_OK(j->RecordDecision(dry, Decision("escalate", /*dry_run=*/true)));
+  ASSERT_OK(j->RecordDecision(alert, Decision("escalate")));
+  const ResolutionRecord approve{"approve", "alice", "expected guest", 1700000005000};
+
+  // Without an answer, an escalation takes no approve intent.
+  EXPECT_EQ(j->RecordIntent(escalated, Intent("approve")).status().code(),
+            StatusCode::kInvalidArgument);
+  auto refused = [&](std::int64_t id, const ResolutionRecord& r, const std::string& why) {
+    Status s = j->RecordResolution(id, r);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+    EXPECT_NE(s.message().find(why), std::string::npos) << s.message();
+  };
+  refused(rejected, approve, "decided 'reject' by rule 'rule-reject'; only escalated requests");
+  refused(dry, approve, "dry-run mode");
+  refused(undecided, approve, "has not been decided yet");
+  refused(alert, approve, "is an alert, not an unlock request");
+  refused(escalated, ResolutionRecord{"escalate", "alice", "", 1}, "must be 'approve' or 'reject'");
+  refused(escalated, ResolutionRecord{"approve", "", "", 1}, "must say who gave it");
+  EXPECT_EQ(j->RecordResolution(999, approve).code(), StatusCode::kNotFound);
+
+  ASSERT_OK(j->RecordResolution(escalated, approve));
+  Status twice = j->RecordResolution(escalated, ResolutionRecord{"reject", "bob", "", 2});
+  EXPECT_TRUE(IsAlreadyJournaled(twice)) << twice.ToString();
+  EXPECT_EQ(twice.message(), "journal " + path +
+                                 ": event 1 was already answered (approve by alice); it is "
+                                 "never answered twice");
+  // The answer is what lets the unlock be journaled (and so sent), once.
+  ASSERT_OK_R(j->RecordIntent(escalated, Intent("approve")));
+  EXPECT_TRUE(IsAlreadyJournaled(j->RecordIntent(escalated, Intent("approve")).status()));
+  auto e = j->GetEvent(escalated);
+  ASSERT_OK_R(e);
+  ASSERT_TRUE(e->resolution.has_value());
+  EXPECT_EQ(e->resolution->verdict, "approve");
+  EXPECT_EQ(e->resolution->decided_by, "alice");
+  EXPECT_EQ(e->resolution->reason, "expected guest");
+  EXPECT_EQ(e->decision->verdict, "escalate");  // the rules' decision stays as it was
+  const auto json = ToJson(*e);
+  EXPECT_EQ(json["resolution"]["decided_by"], "alice");
+  EXPECT_TRUE(ToJson(*j->GetEvent(rejected))["resolution"].is_null());
+
+  // A person who says reject does not open the door either.
+  const std::int64_t second = MustBegin(*j, Event("e2"));
+  ASSERT_OK(j->RecordDecision(second, Decision("escalate")));
+  ASSERT_OK(j->RecordResolution(second, ResolutionRecord{"reject", "bob", "", 3}));
+  auto r = j->RecordIntent(second, Intent("approve"));
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("decided 'escalate' and answered 'reject'"),
+            std::string::npos)
+      << r.status().message();
+}
+
+TEST(JournalTest, AVersionOneJournalIsMigrated) {
+  TempDir dir;
+  const std::string path = dir.File("j.db");
+  {
+    auto j = MustOpen(path);
+    ASSERT_NE(j, nullptr);
+    MustBegin(*j, Event("old"));
+  }
+  {  // Make it look like a journal written before resolutions existed.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DROP TABLE resolutions; DELETE FROM schema_version WHERE version = 2",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  auto j = MustOpen(path);
+  ASSERT_NE(j, nullptr);
+  EXPECT_EQ(*j->SchemaVersion(), 2);
+  ASSERT_OK(j->RecordDecision(1, Decision("escalate")));
+  EXPECT_OK(j->RecordResolution(1, ResolutionRecord{"reject", "carol", "", 1}));
+  auto e = j->GetEvent(1);
+  ASSERT_OK_R(e);
+  EXPECT_EQ(e->event.capture_key, "old");
+  ASSERT_TRUE(e->resolution.has_value());
+}
+
 TEST(JournalTest, IntentWithoutOutcomeIsUnknownAfterCrash) {
   TempDir dir;
   const std::string path = dir.File("j.db");
@@ -436,7 +530,7 @@ TEST(JournalTest, RefusesANewerSchema) {
   EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
   EXPECT_EQ(r.status().message(), "journal " + path +
                                       " has schema version 99, written by a newer lockpipe "
-                                      "(this one knows up to 1)");
+                                      "(this one knows up to 2)");
 }
 
 TEST(JournalTest, MissingFolderIsAClearError) {

@@ -415,6 +415,127 @@ TEST_F(PipelineE2E, TheWebhookPathOpensTheLockAndRefusesBadSignatures) {
   EXPECT_EQ(AuditEndpoints("gate-ble"), std::vector<std::string>{"password-free/open-door:ok"});
 }
 
+// A person answers what the rules escalated: `lockpipe decide`, the real
+// program, against the same emulator and journal.
+class DecideE2E : public PipelineE2E {
+ protected:
+  void SetUp() override {
+    PipelineE2E::SetUp();
+    // The same rules, with every unlock request at the gate escalated first.
+    const auto bytes = testing::ReadFile(dir_.File("rules.toml"));
+    std::string rules(bytes.begin(), bytes.end());
+    const std::string first_rule = "[[rules]]";
+    rules.insert(rules.find(first_rule),
+                 "[[rules]]\nname = \"the gate asks a person\"\naction = \"escalate\"\n"
+                 "kind = \"unlock\"\ndevices = [\"gate-ble\"]\n");
+    testing::WriteFile(dir_.File("rules.toml"), rules);
+    auto cfg = LoadConfig(dir_.File("rules.toml"));
+    ASSERT_OK_R(cfg);
+    config_ = std::move(cfg).value();
+  }
+
+  testing::CommandResult Decide(const std::string& args) {
+    return RunShell(std::string("TUYA_CLIENT_ID=") + kClientId + " TUYA_CLIENT_SECRET=" + kSecret +
+                    " " + ShellQuote(testing::LockpipeBinary()) + " decide --config " +
+                    ShellQuote(dir_.File("rules.toml")) + " --journal " +
+                    ShellQuote(dir_.File("journal.db")) + " " + args);
+  }
+};
+
+TEST_F(DecideE2E, APersonApprovesAnEscalatedRequestAndTheDoorOpensOnce) {
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  auto rs = PollOnce();
+  const EventReport* r = Find(rs, "gate-ble", "unlock");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->verdict, "escalate");
+  EXPECT_EQ(r->rule, "the gate asks a person");
+  EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
+  const std::string id = std::to_string(r->event_id);
+  auto shown = RunShell(ShellQuote(testing::LockpipeBinary()) + " journal show " + id +
+                        " --db " + ShellQuote(dir_.File("journal.db")));
+  EXPECT_NE(shown.out.find("Answered: not yet"), std::string::npos) << shown.out;
+
+  auto d = Decide(id + " approve --by alice --reason 'expected guest'");
+  EXPECT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_EQ(d.out.rfind("[APPROVE] gate-ble (bluetooth) #" + id + " by alice → ", 0), 0u)
+      << d.out;
+  EXPECT_EQ(AuditEndpoints("gate-ble"), std::vector<std::string>{"password-free/open-door:ok"});
+  EXPECT_EQ(Admin("GET", "/_emulator/devices/gate-ble")["state"], "unlocked");
+  auto entry = journal_->GetEvent(r->event_id);
+  ASSERT_OK_R(entry);
+  ASSERT_TRUE(entry->resolution.has_value());
+  EXPECT_EQ(entry->resolution->decided_by, "alice");
+  EXPECT_EQ(entry->resolution->reason, "expected guest");
+  ASSERT_EQ(entry->actions.size(), 1u);
+  EXPECT_EQ(entry->actions[0].outcome, "ok");
+
+  // Never answered twice, whatever the second answer.
+  d = Decide(id + " reject --by bob");
+  EXPECT_EQ(d.exit_code, 1);
+  EXPECT_NE(d.err.find("was already answered (approve by alice)"), std::string::npos) << d.err;
+  EXPECT_EQ(AuditEndpoints("gate-ble").size(), 1u);
+  EXPECT_EQ(d.err.find(kSecret), std::string::npos);
+}
+
+TEST_F(DecideE2E, WhatCannotBeAnsweredIsRefusedAndNothingIsSent) {
+  // Decided by a rule (no face: rejected and revoked).
+  Inject("door-wifi", "unlock", "noface.jpg");
+  // An alert (escalated by rule, but there is no request to answer).
+  Inject("room-hotel", "alert", "astronaut.jpg");
+  auto rs = PollOnce();
+  const EventReport* rejected = Find(rs, "door-wifi", "unlock");
+  const EventReport* alert = Find(rs, "room-hotel", "alert");
+  ASSERT_NE(rejected, nullptr);
+  ASSERT_NE(alert, nullptr);
+  auto d = Decide(std::to_string(rejected->event_id) + " approve --by alice");
+  EXPECT_EQ(d.exit_code, 1);
+  EXPECT_NE(d.err.find("decided 'reject' by rule 'nobody'; only escalated requests wait"),
+            std::string::npos)
+      << d.err;
+  d = Decide(std::to_string(alert->event_id) + " approve --by alice");
+  EXPECT_EQ(d.exit_code, 1);
+  EXPECT_NE(d.err.find("is an alert, not an unlock request"), std::string::npos) << d.err;
+  EXPECT_EQ(Decide("424242 approve --by alice").exit_code, 1);
+  d = Decide(std::to_string(alert->event_id) + " maybe --by alice");
+  EXPECT_EQ(d.exit_code, 2);
+  EXPECT_NE(d.err.find("the answer must be approve or reject, not 'maybe'"), std::string::npos);
+  EXPECT_EQ(Decide(std::to_string(alert->event_id) + " approve").exit_code, 2);  // no --by
+  EXPECT_EQ(AuditEndpoints("door-wifi"),
+            std::vector<std::string>{"password-free/open-door/cancel:ok"});
+  EXPECT_TRUE(AuditEndpoints("room-hotel").empty());
+
+  // A request older than the lock waits is never approved by a person
+  // either; refusing it is still possible.
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  Pipeline p(config_, PipelineOptions{}, Deps());
+  ASSERT_OK(p.Start());
+  CaptureJob j;
+  j.where = CaptureJob::Where::kLatest;
+  j.device_id = "gate-ble";
+  j.source = "webhook";
+  j.label = "late-event";
+  j.captured_at_ms = NowMs() - 120'000;
+  reports_.clear();
+  ASSERT_TRUE(p.Submit(std::move(j)));
+  p.Finish();
+  ASSERT_EQ(reports_.size(), 1u);
+  ASSERT_EQ(reports_[0].verdict, "escalate");
+  const std::string late = std::to_string(reports_[0].event_id);
+  d = Decide(late + " approve --by alice");
+  EXPECT_EQ(d.exit_code, 1);
+  EXPECT_NE(d.err.find(" s old; a request older than 90 s is never approved"),
+            std::string::npos)
+      << d.err;
+  EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
+  d = Decide(late + " reject --by alice");
+  EXPECT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_EQ(Admin("GET", "/_emulator/devices/gate-ble")["state"], "locked");
+  auto entry = journal_->GetEvent(reports_[0].event_id);
+  ASSERT_OK_R(entry);
+  ASSERT_TRUE(entry->resolution.has_value());
+  EXPECT_EQ(entry->resolution->verdict, "reject");
+}
+
 TEST(PipelineCli, ARulesFileWithAMistakeIsRefusedWithItsLine) {
   TempDir dir;
   testing::WriteFile(

@@ -1,0 +1,97 @@
+// lockpipe decide: a person answers an escalated unlock request.
+#include <iostream>
+
+#include "base/clock.h"
+#include "pipeline/actions.h"
+#include "pipeline/cli/runtime.h"
+
+namespace lockpipe::cli {
+namespace {
+
+int RunDecide(int argc, char** argv) {
+  const std::string cmd = "decide";
+  po::options_description opts("Options");
+  opts.add_options()("event", po::value<std::int64_t>()->required(),
+                     "the journal's event id (lockpipe journal list)")(
+      "answer", po::value<std::string>()->required(), "approve (open the door) or reject")(
+      "by", po::value<std::string>()->required(), "who answers (a name or an account; journaled)")(
+      "reason", po::value<std::string>()->default_value(""), "why, for the journal");
+  AddCloudOptions(opts);
+  po::positional_options_description pos;
+  pos.add("event", 1).add("answer", 1);
+  po::variables_map vm;
+  int rc = 0;
+  if (!ParseCommandLine(
+          argc, argv, cmd, "lockpipe decide --config rules.toml EVENT approve|reject --by NAME",
+          opts, pos,
+          "Answers an unlock request the rules escalated (no rule matched, or a rule said\n"
+          "escalate): approve takes a fresh ticket and opens the door with the call the\n"
+          "lock's type takes, exactly as a rule's approval would; reject revokes the\n"
+          "request where the lock type allows it. The answer, who gave it, and every call\n"
+          "go to the journal first; an event is answered once, never twice.\n\n"
+          "Refused: events the rules decided themselves, alerts (nothing to answer),\n"
+          "dry-run decisions, and approving a request older than the config's\n"
+          "max_capture_age_seconds (90 s at most: the lock has stopped waiting).\n\n"
+          "Example:\n"
+          "  lockpipe journal list --limit 5\n"
+          "  lockpipe decide -c rules.toml 42 approve --by alice --reason \"expected guest\"",
+          &vm, &rc))
+    return rc;
+  const std::int64_t event_id = vm["event"].as<std::int64_t>();
+  const std::string answer = vm["answer"].as<std::string>();
+  const std::string by = vm["by"].as<std::string>();
+  if (answer != "approve" && answer != "reject")
+    return UsageError(cmd, "the answer must be approve or reject, not '" + answer + "'");
+  if (by.empty()) return UsageError(cmd, "--by must name who answers");
+
+  auto rt = MakeRuntime(vm, /*need_cloud=*/true);
+  if (!rt.ok()) return Fail(cmd, rt.status());
+  Runtime& runtime = **rt;
+  Journal& journal = *runtime.journal;
+  auto entry = journal.GetEvent(event_id);
+  if (!entry.ok()) return Fail(cmd, entry.status());
+  const std::string name = "event " + std::to_string(event_id);
+  const DeviceConfig* device = runtime.config.FindDevice(entry->event.device_id);
+  if (device == nullptr)
+    return Fail(cmd, NotFound(name + ": its device " + entry->event.device_id + " is not in " +
+                              runtime.config.source));
+  if (answer == "approve") {
+    // The same staleness rule as the rules' approvals: never open the door
+    // for a request the lock has stopped waiting on.
+    const std::int64_t age_ms = NowMs() - entry->event.captured_at_ms;
+    const std::int64_t max_s = runtime.config.safety.max_capture_age_seconds;
+    if (age_ms > max_s * 1000)
+      return Fail(cmd, InvalidArgument(name + ": the request is " + std::to_string(age_ms / 1000) +
+                                       " s old; a request older than " + std::to_string(max_s) +
+                                       " s is never approved (the lock has stopped waiting)"));
+  }
+
+  ResolutionRecord resolution{answer, by, vm["reason"].as<std::string>(), NowMs()};
+  if (Status s = journal.RecordResolution(event_id, resolution); !s.ok()) return Fail(cmd, s);
+
+  auto api = runtime.deps.make_api();
+  if (!api.ok()) return Fail(cmd, api.status());
+  std::optional<Secret> password;
+  if (answer == "approve" && device->password) {
+    auto p = LoadSecret(*device->password, "door password of " + device->id);
+    if (!p.ok()) return Fail(cmd, p.status());
+    password = std::move(p).value();
+  }
+  Actuator actuator(api->get(), &journal, /*dry_run=*/false);
+  const ActionResult result =
+      actuator.Carry(event_id, *device, answer == "approve" ? Verdict::kApprove : Verdict::kReject,
+                     password ? &*password : nullptr);
+  std::cout << "[" << (answer == "approve" ? "APPROVE" : "REJECT") << "] "
+            << device->DisplayName() << " (" << LockTypeName(device->type) << ") #" << event_id
+            << " by " << by << " → " << result.detail << "\n";
+  // Approving means the door opened; a reject is done once it is journaled,
+  // even where the lock type has no revoke call.
+  const bool done = answer == "approve" ? result.sent && result.ok : !result.sent || result.ok;
+  return done ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+LOCKPIPE_COMMAND("decide", "answer an escalated unlock request: approve (open) or reject", RunDecide);
+
+}  // namespace lockpipe::cli
