@@ -16,7 +16,7 @@ bash scripts/install-deps.sh
 
 say "building build/lockpipe"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C build -j "$JOBS" lockpipe
+ninja -C build -j "$JOBS" lockpipe lockpipe-media
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
@@ -31,11 +31,14 @@ for _ in $(seq 100); do
 done
 URL=$(sed -n 's/^listening on //p' "$OUT/emulator.out" | head -n 1)
 [ -n "$URL" ] || { echo "the emulator did not start" >&2; cat "$OUT/emulator.log" >&2; exit 1; }
-echo "emulator at $URL with 7 locks"
+echo "emulator at $URL with $(jq '.devices | length' samples/emulator-fixture.json) locks"
 
 # Someone with no face asks at the front door (a Wi-Fi lock: it can be refused remotely).
 curl -sf -X POST --data-binary @samples/media/noface.jpg -H 'Content-Type: image/jpeg' \
   "$URL/_emulator/devices/front-door/captures?kind=unlock" >/dev/null
+# Someone asks at the back gate, where no rule approves: the rules escalate to a person.
+curl -sf -X POST --data-binary @samples/media/astronaut.jpg -H 'Content-Type: image/jpeg' \
+  "$URL/_emulator/devices/back-gate/captures?kind=unlock" >/dev/null
 
 say "running the pipeline: poll every lock once, decide by samples/demo/rules.toml, answer the locks"
 export TUYA_CLIENT_ID=lockpipe-demo-client
@@ -43,8 +46,15 @@ export TUYA_CLIENT_SECRET=lockpipe-demo-secret-0123456789a
 build/lockpipe run --config samples/demo/rules.toml --endpoint "$URL" --once \
   --journal "$OUT/journal.db"
 
+say "a person answers the escalated request at the back gate (build/lockpipe decide)"
+GATE=$(build/lockpipe journal --db "$OUT/journal.db" list --device back-gate --json |
+  jq -r 'select(.kind == "unlock" and .verdict == "escalate") | .id' | head -n 1)
+[ -n "$GATE" ] || { echo "no escalated request from the back gate in the journal" >&2; exit 1; }
+build/lockpipe decide --config samples/demo/rules.toml --endpoint "$URL" \
+  --journal "$OUT/journal.db" "$GATE" approve --by demo-operator --reason "expected visitor"
+
 say "what the locks saw (the emulator's audit)"
-for dev in front-door garden-gate room-101; do
+for dev in front-door garden-gate room-101 back-gate; do
   curl -sf "$URL/_emulator/devices/$dev" | jq -r '
     "\(.id) (\(.type)): now \(.state | ascii_upcase)",
     (if (.audit | length) == 0 then "    no command reached it"
@@ -56,4 +66,4 @@ build/lockpipe journal --db "$OUT/journal.db" list
 
 say "done"
 echo "Thumbnails and contact sheets with the face boxes: $OUT/<lock>/<event>-<kind>/"
-echo "Try: build/lockpipe journal --db $OUT/journal.db show 1"
+echo "Try: build/lockpipe journal --db $OUT/journal.db show $GATE   (the decision, the person's answer, the calls)"

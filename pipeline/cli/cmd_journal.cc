@@ -38,7 +38,7 @@ std::string FormatTime(std::int64_t ms) {
 
 std::string Verdict(const JournalEntry& e) {
   if (!e.decision) return "undecided";
-  if (e.resolution) return e.decision->verdict + "→" + e.resolution->verdict;
+  if (e.resolution) return e.resolution->verdict + " (person)";  // answered an escalation
   return e.decision->verdict + (e.decision->dry_run ? " (dry)" : "");
 }
 
