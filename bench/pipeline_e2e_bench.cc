@@ -319,10 +319,11 @@ class Baseline {
   }
 
   // `opencv_threads`: 1 = sequential as the word means, one thread of work;
-  // 0 = as naive code gets it, with OpenCV's parallel_for inside each detection.
+  // OpenCV's default count = as naive code gets it, with a
+  // parallel_for inside each detection.
   RunResult Run(const std::vector<CaptureJob>& jobs, int opencv_threads) {
     const int saved = cv::getNumThreads();
-    if (opencv_threads > 0) cv::setNumThreads(opencv_threads);
+    cv::setNumThreads(opencv_threads);
     RunResult r = RunAll(jobs);
     cv::setNumThreads(saved);
     return r;
@@ -699,6 +700,7 @@ void PrintThroughput(const char* what, const RunResult& p, const RunResult& seq,
 
 int Main(int argc, char** argv) {
   Args args = ParseArgs(argc, argv);
+  const int opencv_default_threads = cv::getNumThreads();
   media::SilenceFfmpegLog();
   log::SetLevel(log::Level::kWarn);
   g_no_keepalive = args.no_keepalive;
@@ -749,14 +751,14 @@ int Main(int argc, char** argv) {
       if (!videos.empty()) warm.push_back(videos.front());
       RunPipeline(config, emu.tokens, warm);
       baseline.Run(warm, 1);
-      baseline.Run(warm, 0);
+      baseline.Run(warm, opencv_default_threads);
 
       RunResult pp = RunPipeline(config, emu.tokens, photos);
       RunResult bp = baseline.Run(photos, 1);
-      RunResult bpp = baseline.Run(photos, 0);
+      RunResult bpp = baseline.Run(photos, opencv_default_threads);
       RunResult pv = RunPipeline(config, emu.tokens, videos);
       RunResult bv = baseline.Run(videos, 1);
-      RunResult bvp = baseline.Run(videos, 0);
+      RunResult bvp = baseline.Run(videos, opencv_default_threads);
       std::printf(
           "\nThroughput (same run, same emulator; stored captures given as url + file_key; no door "
           "calls,\n"
