@@ -66,7 +66,7 @@ int ExecMediaProgram(char** argv) {
 
 int main(int argc, char** argv) {
 #ifdef LOCKPIPE_FRONT_END
-  if (argc >= 2 && std::strcmp(argv[1], "--version") != 0 && !IsLocalCommand(argv[1])) {
+  if (argc < 2 || (std::strcmp(argv[1], "--version") != 0 && !IsLocalCommand(argv[1]))) {
     return ExecMediaProgram(argv);
   }
 #endif

@@ -22,6 +22,9 @@ TEST(FrontEnd, HelpListsEveryCommandOfBothPrograms) {
   for (const char* command : {"api", "batch", "decide", "decrypt", "detect", "emulator", "encrypt",
                               "journal", "probe", "run", "thumbnail"})
     EXPECT_NE(r.out.find("\n  " + std::string(command) + " "), std::string::npos) << command;
+  auto bare = RunShell(Lockpipe(""));  // no command: the same list, and a usage exit
+  EXPECT_EQ(bare.exit_code, 2);
+  EXPECT_EQ(bare.out, r.out);
 }
 
 TEST(FrontEnd, MediaCommandsRunThroughTheFrontEnd) {
