@@ -758,10 +758,16 @@ Result<std::vector<JournalEntry>> Journal::ListEvents(const EventFilter& f) {
   auto list = [&]() -> Result<std::vector<JournalEntry>> {
     const std::string sql = std::string("SELECT ") + kEventColumns +
                             " FROM events WHERE (?1 = '' OR device_id = ?1) "
-                            "AND (?2 <= 0 OR id < ?2) ORDER BY id DESC LIMIT ?3";
+                            "AND (?2 <= 0 OR id < ?2) "
+                            "AND (?4 = 0 OR (kind = 'unlock' "
+                            " AND EXISTS (SELECT 1 FROM decisions d WHERE d.event_id = events.id "
+                            "  AND d.verdict = 'escalate' AND d.dry_run = 0) "
+                            " AND NOT EXISTS (SELECT 1 FROM resolutions r WHERE r.event_id = events.id))) "
+                            "ORDER BY id DESC LIMIT ?3";
     ASSIGN_OR_RETURN(auto st, Stmt::Prepare(db_.get(), path_, sql.c_str()));
     st.Bind(1, f.device_id).Bind(2, f.before_id);
     st.Bind(3, f.limit > 0 ? static_cast<std::int64_t>(f.limit) : std::int64_t{-1});
+    st.Bind(4, std::int64_t{f.waiting_only ? 1 : 0});
     std::vector<JournalEntry> out;
     for (;;) {
       ASSIGN_OR_RETURN(bool row, st.Step("listing events"));

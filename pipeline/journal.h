@@ -137,6 +137,9 @@ struct EventFilter {
   int limit = 50;              // newest first; <= 0 = no limit
   std::string device_id;       // "" = every device
   std::int64_t before_id = 0;  // > 0: only events with id < before_id (paging)
+  // Only unlock requests the rules escalated (not in a dry run) that no one has
+  // answered yet: what `lockpipe decide` can still take.
+  bool waiting_only = false;
 };
 
 // Whether `status` is the journal's "already recorded" refusal (a capture,

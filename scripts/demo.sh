@@ -47,8 +47,8 @@ build/lockpipe run --config samples/demo/rules.toml --endpoint "$URL" --once \
   --journal "$OUT/journal.db"
 
 say "a person answers the escalated request at the back gate (build/lockpipe decide)"
-GATE=$(build/lockpipe journal --db "$OUT/journal.db" list --device back-gate --json |
-  jq -r 'select(.kind == "unlock" and .verdict == "escalate") | .id' | head -n 1)
+GATE=$(build/lockpipe journal --db "$OUT/journal.db" list --waiting --device back-gate --json |
+  jq -r '.id' | head -n 1)
 [ -n "$GATE" ] || { echo "no escalated request from the back gate in the journal" >&2; exit 1; }
 build/lockpipe decide --config samples/demo/rules.toml --endpoint "$URL" \
   --journal "$OUT/journal.db" "$GATE" approve --by demo-operator --reason "expected visitor"

@@ -85,6 +85,7 @@ int List(Journal& journal, const po::variables_map& vm) {
   EventFilter filter;
   filter.limit = vm["limit"].as<int>();
   if (vm.count("device")) filter.device_id = vm["device"].as<std::string>();
+  filter.waiting_only = vm.count("waiting") > 0;
   auto events = journal.ListEvents(filter);
   if (!events.ok()) return Fail(kCmd, events.status());
   if (vm.count("json")) {
@@ -92,7 +93,8 @@ int List(Journal& journal, const po::variables_map& vm) {
     return kExitOk;
   }
   if (events->empty()) {
-    std::cout << "no events in " << journal.path() << "\n";
+    std::cout << (filter.waiting_only ? "no request waiting for a person in " : "no events in ")
+              << journal.path() << "\n";
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows{
@@ -231,6 +233,7 @@ int RunJournal(int argc, char** argv) {
       "limit", po::value<int>()->default_value(50),
       "list: at most N events, newest first (0 = all)")("device", po::value<std::string>(),
                                                         "list: only this device's events")(
+      "waiting", "list: only escalated unlock requests no one has answered (lockpipe decide)")(
       "json", "JSON for scripts: one object per line (list, unknown), one document (show)")(
       "what", po::value<std::string>(), "list | show | unknown | stats")(
       "id", po::value<std::string>(), "show: the event id");
@@ -240,7 +243,7 @@ int RunJournal(int argc, char** argv) {
   int rc = 0;
   if (!ParseCommandLine(
           argc, argv, kCmd,
-          "lockpipe journal [--db FILE] list [--limit N] [--device ID] [--json]\n"
+          "lockpipe journal [--db FILE] list [--limit N] [--device ID] [--waiting] [--json]\n"
           "       lockpipe journal [--db FILE] show EVENT_ID [--json]\n"
           "       lockpipe journal [--db FILE] unknown [--json]\n"
           "       lockpipe journal [--db FILE] stats [--json]",
@@ -255,6 +258,8 @@ int RunJournal(int argc, char** argv) {
           "  stats    events per verdict\n\n"
           "Examples:\n"
           "  lockpipe journal list --limit 20\n"
+          "  lockpipe journal list --waiting      (requests a person can still answer:\n"
+          "                                        lockpipe decide)\n"
           "  lockpipe journal --db /var/lib/lockpipe/journal.db show 42\n"
           "  lockpipe journal list --json | jq 'select(.verdict == \"approve\")'",
           &vm, &rc))
@@ -265,8 +270,8 @@ int RunJournal(int argc, char** argv) {
     return UsageError(kCmd, "unknown action '" + what + "' (list, show, unknown or stats)");
   if (what != "show" && vm.count("id"))
     return UsageError(kCmd, what + " takes no argument '" + vm["id"].as<std::string>() + "'");
-  if (what != "list" && (vm.count("device") || !vm["limit"].defaulted()))
-    return UsageError(kCmd, "--limit and --device apply to list only");
+  if (what != "list" && (vm.count("device") || vm.count("waiting") || !vm["limit"].defaulted()))
+    return UsageError(kCmd, "--limit, --device and --waiting apply to list only");
   if (vm["limit"].as<int>() < 0) return UsageError(kCmd, "--limit must be 0 or more");
 
   std::string db = "lockpipe-journal.db";

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -454,6 +455,12 @@ TEST_F(DecideE2E, APersonApprovesAnEscalatedRequestAndTheDoorOpensOnce) {
   auto shown = RunShell(ShellQuote(testing::LockpipeBinary()) + " journal show " + id +
                         " --db " + ShellQuote(dir_.File("journal.db")));
   EXPECT_NE(shown.out.find("Answered: not yet"), std::string::npos) << shown.out;
+  const std::string waiting = ShellQuote(testing::LockpipeBinary()) + " journal list --waiting " +
+                              "--json --db " + ShellQuote(dir_.File("journal.db"));
+  auto listed = RunShell(waiting);
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(std::count(listed.out.begin(), listed.out.end(), '\n'), 1) << listed.out;
+  EXPECT_EQ(json::parse(listed.out)["id"], r->event_id);
 
   auto d = Decide(id + " approve --by alice --reason 'expected guest'");
   EXPECT_EQ(d.exit_code, 0) << d.err;
@@ -468,6 +475,7 @@ TEST_F(DecideE2E, APersonApprovesAnEscalatedRequestAndTheDoorOpensOnce) {
   EXPECT_EQ(entry->resolution->reason, "expected guest");
   ASSERT_EQ(entry->actions.size(), 1u);
   EXPECT_EQ(entry->actions[0].outcome, "ok");
+  EXPECT_EQ(RunShell(waiting).out, "");  // answered: no longer waiting
 
   // Never answered twice, whatever the second answer.
   d = Decide(id + " reject --by bob");
