@@ -37,6 +37,17 @@ void AddRuntimeOptions(po::options_description& options) {
       "json", "print one JSON object per capture instead of a readable line");
 }
 
+void ReportUnknownOutcomes(Journal& journal) {
+  auto unknown = journal.UnknownOutcomes();
+  if (!unknown.ok()) return;
+  for (const auto& a : *unknown) {
+    log::Warn("journal: action " + std::to_string(a.id) + " (" + a.action + " " + a.device_id +
+              " via " + a.endpoint +
+              ") has no recorded outcome: it may or may not have reached the lock; not resent");
+    (void)journal.MarkUnknown(a.id);
+  }
+}
+
 PipelineOptions PipelineOptionsFrom(const po::variables_map& vm) {
   PipelineOptions o;
   o.analyze_threads = vm["threads"].as<int>();
@@ -56,16 +67,6 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const po::variables_map& vm, bool n
     if (vm.count("journal")) db = vm["journal"].as<std::string>();
     ASSIGN_OR_RETURN(rt->journal, Journal::Open(db));
     rt->deps.journal = rt->journal.get();
-    // A crash between an intent and its outcome: report, never resend.
-    auto unknown = rt->journal->UnknownOutcomes();
-    if (unknown.ok()) {
-      for (const auto& a : *unknown) {
-        log::Warn("journal: action " + std::to_string(a.id) + " (" + a.action + " " + a.device_id +
-                  " via " + a.endpoint +
-                  ") has no recorded outcome: it may or may not have reached the lock; not resent");
-        (void)rt->journal->MarkUnknown(a.id);
-      }
-    }
   }
 
   const auto& cloud = rt->config.cloud;

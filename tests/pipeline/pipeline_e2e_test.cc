@@ -462,8 +462,18 @@ TEST_F(DecideE2E, APersonApprovesAnEscalatedRequestAndTheDoorOpensOnce) {
   EXPECT_EQ(std::count(listed.out.begin(), listed.out.end(), '\n'), 1) << listed.out;
   EXPECT_EQ(json::parse(listed.out)["id"], r->event_id);
 
+  // A pipeline's door call in flight at the same moment (intent, no outcome
+  // yet): decide must leave it alone, not take it for one a crash lost.
+  EventRecord other{"in-flight", "door-wifi", "unlock", "poll", "/x.jpg", NowMs(), NowMs()};
+  auto other_id = journal_->BeginEvent(other);
+  ASSERT_OK_R(other_id);
+  ASSERT_OK(journal_->RecordDecision(**other_id, {"approve", "a face", "", false, NowMs()}));
+  auto in_flight = journal_->RecordIntent(**other_id, {"approve", "open-door", "door-wifi", NowMs()});
+  ASSERT_OK_R(in_flight);
+
   auto d = Decide(id + " approve --by alice --reason 'expected guest'");
   EXPECT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_OK(journal_->RecordOutcome(*in_flight, {"ok", "", NowMs()}));  // still open to it
   EXPECT_EQ(d.out.rfind("[APPROVE] gate-ble (bluetooth) #" + id + " by alice → ", 0), 0u)
       << d.out;
   EXPECT_EQ(AuditEndpoints("gate-ble"), std::vector<std::string>{"password-free/open-door:ok"});
