@@ -7,9 +7,9 @@
 //      (download to a file, decrypt to a file, decode, detect, next), the
 //      latter twice: on one thread, as "sequential" means, and with OpenCV's
 //      parallel_for left on inside each detection, as naive code gets it (the
-//      cascade then already keeps both cores busy). Photos and videos separately. Then peak RSS of the pipeline over N and
-//      over k*N photos, each in its own child process (its VmHWM), to
-//      show that memory does not grow with the batch.
+//      cascade then already keeps both cores busy). Photos and videos separately. Then peak RSS of
+//      the pipeline over N and over k*N photos, each in its own child process (its VmHWM), to show
+//      that memory does not grow with the batch.
 //   2. Latency: the emulator pushes a signed webhook per injected capture to a
 //      WebhookServer feeding a Pipeline that acts (real door calls). For each
 //      capture: system-clock time just before the injecting POST versus the
@@ -763,8 +763,8 @@ int Main(int argc, char** argv) {
           "\nThroughput (same run, same emulator; stored captures given as url + file_key; no door "
           "calls,\n"
           "no outputs, no journal; timing excludes detector/client setup)\n");
-      std::printf("%-7s %-30s %5s %9s %10s %7s %9s\n", "media", "way", "n", "seconds",
-                  "captures/s", "failed", "with face");
+      std::printf("%-7s %-30s %5s %9s %10s %7s %9s\n", "media", "way", "n", "seconds", "captures/s",
+                  "failed", "with face");
       PrintThroughput("photos", pp, bp, bpp);
       PrintThroughput("videos", pv, bv, bvp);
       if (pp.with_face != bp.with_face || pv.with_face != bv.with_face ||

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <utility>
 #include <opencv2/core.hpp>
+#include <utility>
 
 extern "C" {
 #include <libavutil/dict.h>
@@ -67,8 +67,8 @@ Status Convert(int width, int height, AVPixelFormat src_format, bool src_full,
   if (sws_init_context(c, nullptr, nullptr) < 0) {
     const char* from = av_get_pix_fmt_name(src_format);
     const char* to = av_get_pix_fmt_name(dst_format);
-    return Unsupported(std::string("cannot convert ") + (from ? from : "unknown") + " pictures to " +
-                       (to ? to : "unknown"));
+    return Unsupported(std::string("cannot convert ") + (from ? from : "unknown") +
+                       " pictures to " + (to ? to : "unknown"));
   }
   const int rows = sws_scale(sws.get(), src, src_stride, 0, height, dst, dst_stride);
   if (rows != height) {
@@ -113,9 +113,11 @@ int Orientation(const AVFrame& frame) {
 }
 
 Status CheckEncodable(const cv::Mat& image, const char* format) {
-  if (image.empty()) return InvalidArgument(std::string("cannot encode an empty image as ") + format);
+  if (image.empty())
+    return InvalidArgument(std::string("cannot encode an empty image as ") + format);
   if (image.type() != CV_8UC3 && image.type() != CV_8UC1) {
-    return InvalidArgument(std::string("only 8-bit BGR or grey images can be encoded as ") + format);
+    return InvalidArgument(std::string("only 8-bit BGR or grey images can be encoded as ") +
+                           format);
   }
   if (image.cols > 65535 || image.rows > 65535) {
     return InvalidArgument(std::string("an image of ") + std::to_string(image.cols) + "x" +
@@ -175,7 +177,8 @@ Result<std::vector<std::uint8_t>> EncodePicture(const cv::Mat& image, AVCodecID 
     out.insert(out.end(), packet->data, packet->data + packet->size);
     av_packet_unref(packet.get());
   }
-  if (rc != AVERROR_EOF) return InternalError("the " + name + " encoder failed: " + AvErrorText(rc));
+  if (rc != AVERROR_EOF)
+    return InternalError("the " + name + " encoder failed: " + AvErrorText(rc));
   if (out.empty()) return InternalError("the " + name + " encoder produced nothing");
   return out;
 }
@@ -206,8 +209,8 @@ std::pair<std::uint32_t, std::uint32_t> HeaderSize(std::span<const std::uint8_t>
   std::size_t at = 2;  // after SOI
   while (at + 9 <= b.size() && b[at] == 0xFF) {
     const std::uint8_t marker = b[at + 1];
-    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
-                     marker != 0xCC;
+    const bool sof =
+        marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
     if (sof) return {BigEndian(b, at + 7, 2), BigEndian(b, at + 5, 2)};
     if (marker == 0xD9 || marker == 0xDA) break;  // EOI, or entropy-coded data follows
     at += 2 + BigEndian(b, at + 2, 2);
@@ -228,7 +231,8 @@ Result<cv::Mat> DecodeImage(std::span<const std::uint8_t> bytes, const std::stri
   if (bytes.size() > static_cast<std::size_t>(INT_MAX - AV_INPUT_BUFFER_PADDING_SIZE)) {
     return Unsupported(name + ": " + what + " is too large to decode");
   }
-  if (auto [w, h] = HeaderSize(bytes, type); std::uint64_t{w} * h > static_cast<std::uint64_t>(kMaxImagePixels)) {
+  if (auto [w, h] = HeaderSize(bytes, type);
+      std::uint64_t{w} * h > static_cast<std::uint64_t>(kMaxImagePixels)) {
     return Unsupported(name + ": " + what + " is " + std::to_string(w) + "x" + std::to_string(h) +
                        " pixels, more than the 8192x8192 limit");
   }

@@ -186,8 +186,7 @@ struct Still {
   std::uint64_t bytes = 0;
 };
 
-Result<Still> DecodeStill(RandomAccessSource& source,
-                          const DecodeOptions& options) {
+Result<Still> DecodeStill(RandomAccessSource& source, const DecodeOptions& options) {
   ASSIGN_OR_RETURN(std::uint64_t size, source.Size());
   if (size > options.max_still_bytes) {
     return Unsupported(source.name() + ": image of " + std::to_string(size) +

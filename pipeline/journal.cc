@@ -470,19 +470,20 @@ Status Journal::RecordDecision(std::int64_t event_id, const DecisionRecord& d) {
 Status Journal::RecordResolution(std::int64_t event_id, const ResolutionRecord& r) {
   const std::string ev_name = "event " + std::to_string(event_id);
   if (!OneOf(r.verdict, {"approve", "reject"}))
-    return InvalidArgument("journal " + ev_name + ": an answer must be 'approve' or 'reject', not " +
-                           Quoted(r.verdict));
+    return InvalidArgument("journal " + ev_name +
+                           ": an answer must be 'approve' or 'reject', not " + Quoted(r.verdict));
   if (r.decided_by.empty())
     return InvalidArgument("journal " + ev_name + ": an answer must say who gave it");
   std::lock_guard lock(mu_);
   sqlite3* db = db_.get();
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db, path_));
-  ASSIGN_OR_RETURN(auto ev, Stmt::Prepare(db, path_,
-                                          "SELECT e.kind, d.verdict, d.dry_run, d.rule, "
-                                          "r.verdict, r.decided_by "
-                                          "FROM events e LEFT JOIN decisions d ON d.event_id = e.id "
-                                          "LEFT JOIN resolutions r ON r.event_id = e.id "
-                                          "WHERE e.id = ?1"));
+  ASSIGN_OR_RETURN(auto ev,
+                   Stmt::Prepare(db, path_,
+                                 "SELECT e.kind, d.verdict, d.dry_run, d.rule, "
+                                 "r.verdict, r.decided_by "
+                                 "FROM events e LEFT JOIN decisions d ON d.event_id = e.id "
+                                 "LEFT JOIN resolutions r ON r.event_id = e.id "
+                                 "WHERE e.id = ?1"));
   ev.Bind(1, event_id);
   ASSIGN_OR_RETURN(bool row, ev.Step("looking up " + ev_name));
   if (!row) return NotFound("journal " + path_ + ": no " + ev_name);
@@ -688,10 +689,9 @@ Status Journal::LoadDetailsLocked(JournalEntry* e) {
     }
   }
   {
-    ASSIGN_OR_RETURN(auto st,
-                     Stmt::Prepare(db, path_,
-                                   "SELECT verdict, decided_by, reason, decided_at_ms "
-                                   "FROM resolutions WHERE event_id = ?1"));
+    ASSIGN_OR_RETURN(auto st, Stmt::Prepare(db, path_,
+                                            "SELECT verdict, decided_by, reason, decided_at_ms "
+                                            "FROM resolutions WHERE event_id = ?1"));
     st.Bind(1, e->id);
     ASSIGN_OR_RETURN(bool row, st.Step("reading the answer to event " + id));
     if (row) {
@@ -756,14 +756,15 @@ Result<std::vector<JournalEntry>> Journal::ListEvents(const EventFilter& f) {
   std::lock_guard lock(mu_);
   RETURN_IF_ERROR(Exec(db_.get(), path_, "BEGIN", "starting a read"));
   auto list = [&]() -> Result<std::vector<JournalEntry>> {
-    const std::string sql = std::string("SELECT ") + kEventColumns +
-                            " FROM events WHERE (?1 = '' OR device_id = ?1) "
-                            "AND (?2 <= 0 OR id < ?2) "
-                            "AND (?4 = 0 OR (kind = 'unlock' "
-                            " AND EXISTS (SELECT 1 FROM decisions d WHERE d.event_id = events.id "
-                            "  AND d.verdict = 'escalate' AND d.dry_run = 0) "
-                            " AND NOT EXISTS (SELECT 1 FROM resolutions r WHERE r.event_id = events.id))) "
-                            "ORDER BY id DESC LIMIT ?3";
+    const std::string sql =
+        std::string("SELECT ") + kEventColumns +
+        " FROM events WHERE (?1 = '' OR device_id = ?1) "
+        "AND (?2 <= 0 OR id < ?2) "
+        "AND (?4 = 0 OR (kind = 'unlock' "
+        " AND EXISTS (SELECT 1 FROM decisions d WHERE d.event_id = events.id "
+        "  AND d.verdict = 'escalate' AND d.dry_run = 0) "
+        " AND NOT EXISTS (SELECT 1 FROM resolutions r WHERE r.event_id = events.id))) "
+        "ORDER BY id DESC LIMIT ?3";
     ASSIGN_OR_RETURN(auto st, Stmt::Prepare(db_.get(), path_, sql.c_str()));
     st.Bind(1, f.device_id).Bind(2, f.before_id);
     st.Bind(3, f.limit > 0 ? static_cast<std::int64_t>(f.limit) : std::int64_t{-1});

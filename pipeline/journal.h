@@ -13,8 +13,8 @@
 //    because the door may or may not have opened.
 //
 // Fail closed, in depth: an "approve" intent is refused unless the event has a
-// non-dry-run "approve" decision (or an escalation a person answered "approve"), and no intent is accepted for a dry-run
-// decision, so a pipeline bug cannot journal (and therefore cannot send) an
+// non-dry-run "approve" decision (or an escalation a person answered "approve"), and no intent is
+// accepted for a dry-run decision, so a pipeline bug cannot journal (and therefore cannot send) an
 // unlock nobody decided.
 //
 // No secret is ever written. The API takes no Secret; media_ref is stored

@@ -81,9 +81,9 @@ int RunDecide(int argc, char** argv) {
   const ActionResult result =
       actuator.Carry(event_id, *device, answer == "approve" ? Verdict::kApprove : Verdict::kReject,
                      password ? &*password : nullptr);
-  std::cout << "[" << (answer == "approve" ? "APPROVE" : "REJECT") << "] "
-            << device->DisplayName() << " (" << LockTypeName(device->type) << ") #" << event_id
-            << " by " << by << " → " << result.detail << "\n";
+  std::cout << "[" << (answer == "approve" ? "APPROVE" : "REJECT") << "] " << device->DisplayName()
+            << " (" << LockTypeName(device->type) << ") #" << event_id << " by " << by << " → "
+            << result.detail << "\n";
   // Approving means the door opened; a reject is done once it is journaled,
   // even where the lock type has no revoke call.
   const bool done = answer == "approve" ? result.sent && result.ok : !result.sent || result.ok;
@@ -92,6 +92,7 @@ int RunDecide(int argc, char** argv) {
 
 }  // namespace
 
-LOCKPIPE_COMMAND("decide", "answer an escalated unlock request: approve (open) or reject", RunDecide);
+LOCKPIPE_COMMAND("decide", "answer an escalated unlock request: approve (open) or reject",
+                 RunDecide);
 
 }  // namespace lockpipe::cli

@@ -203,8 +203,7 @@ int RunDetect(int argc, char** argv) {
     const std::string out_path = vm["draw"].as<std::string>();
     cv::Mat canvas = (*frames)[pick].image.clone();
     DrawFaces(canvas, faces[pick]);
-    const bool png =
-        out_path.size() >= 4 && out_path.compare(out_path.size() - 4, 4, ".png") == 0;
+    const bool png = out_path.size() >= 4 && out_path.compare(out_path.size() - 4, 4, ".png") == 0;
     auto encoded = png ? media::EncodePng(canvas) : media::EncodeJpeg(canvas, 90);
     if (!encoded.ok()) return Fail(cmd, encoded.status().WithContext(out_path));
     if (auto s = WriteFileAtomically(out_path, *encoded); !s.ok()) return Fail(cmd, s);

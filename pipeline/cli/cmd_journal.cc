@@ -178,8 +178,8 @@ int Show(Journal& journal, const po::variables_map& vm) {
               << "  at:      " << FormatTime(r.decided_at_ms) << "\n";
   } else if (e->decision && e->decision->verdict == "escalate" && !e->decision->dry_run &&
              e->event.kind == "unlock") {
-    std::cout << "Answered: not yet (a person answers with: lockpipe decide --config FILE "
-              << e->id << " approve|reject --by NAME)\n";
+    std::cout << "Answered: not yet (a person answers with: lockpipe decide --config FILE " << e->id
+              << " approve|reject --by NAME)\n";
   }
   if (e->actions.empty()) {
     std::cout << "Actions: none\n";

@@ -48,8 +48,8 @@ int ExecMediaProgram(char** argv) {
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) {
-    std::cerr << "lockpipe: cannot find where this program lives (/proc/self/exe: "
-              << ec.message() << ")\n";
+    std::cerr << "lockpipe: cannot find where this program lives (/proc/self/exe: " << ec.message()
+              << ")\n";
     return lockpipe::cli::kExitFailure;
   }
   const std::string media = (self.parent_path() / "lockpipe-media").string();

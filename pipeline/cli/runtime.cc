@@ -25,7 +25,7 @@ void AddCloudOptions(po::options_description& options) {
       "TUYA_CLIENT_ID/TUYA_CLIENT_SECRET")("ca-file", po::value<std::string>(),
                                            "PEM file of the CA to trust for the cloud's TLS")(
       "insecure", "do not verify the cloud's TLS certificate (prints a warning)")("verbose,v",
-                                                                                   "log more");
+                                                                                  "log more");
 }
 
 void AddRuntimeOptions(po::options_description& options) {

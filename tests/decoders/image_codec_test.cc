@@ -19,13 +19,24 @@ std::string Sample(const std::string& name) {
 
 // `jpeg` with an EXIF APP1 segment holding only Orientation = `orientation`.
 std::vector<std::uint8_t> WithOrientation(const std::vector<std::uint8_t>& jpeg, int orientation) {
-  const std::vector<std::uint8_t> app1 = {
-      0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0,              // APP1, length 34
-      'M', 'M', 0x00, 0x2A, 0x00, 0x00, 0x00, 0x08,                  // TIFF, IFD0 at 8
-      0x00, 0x01,                                                    // one entry
-      0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01,                // Orientation, SHORT, 1
-      0x00, static_cast<std::uint8_t>(orientation), 0x00, 0x00,      // its value
-      0x00, 0x00, 0x00, 0x00};                                       // no next IFD
+  const std::vector<std::uint8_t> app1 = {0xFF, 0xE1,
+                                          0x00, 0x22,
+                                          'E',  'x',
+                                          'i',  'f',
+                                          0,    0,  // APP1, length 34
+                                          'M',  'M',
+                                          0x00, 0x2A,
+                                          0x00, 0x00,
+                                          0x00, 0x08,  // TIFF, IFD0 at 8
+                                          0x00, 0x01,  // one entry
+                                          0x01, 0x12,
+                                          0x00, 0x03,
+                                          0x00, 0x00,
+                                          0x00, 0x01,  // Orientation, SHORT, 1
+                                          0x00, static_cast<std::uint8_t>(orientation),
+                                          0x00, 0x00,  // its value
+                                          0x00, 0x00,
+                                          0x00, 0x00};  // no next IFD
   std::vector<std::uint8_t> out(jpeg.begin(), jpeg.begin() + 2);
   out.insert(out.end(), app1.begin(), app1.end());
   out.insert(out.end(), jpeg.begin() + 2, jpeg.end());
@@ -103,7 +114,8 @@ TEST(ImageCodec, BadInputsAreClearErrors) {
             "only 8-bit BGR or grey images can be encoded as PNG");
 
   EXPECT_EQ(DecodeImage({}, "e.jpg").status().message(), "e.jpg: empty file, no image in it");
-  const std::vector<std::uint8_t> text = {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', '!'};
+  const std::vector<std::uint8_t> text = {'h', 'e', 'l', 'l', 'o', ' ',
+                                          'w', 'o', 'r', 'l', 'd', '!'};
   EXPECT_EQ(DecodeImage(text, "t.jpg").status().message(), "t.jpg: not a JPEG or PNG image");
 
   // A header claiming 20000x20000 is refused before anything is allocated.

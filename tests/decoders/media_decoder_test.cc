@@ -492,7 +492,8 @@ TEST(MediaDecoderBadInput, TruncatedStill) {
   bytes.resize(100);
   Status s = ProbeBytes(bytes, "cut.jpg");
   EXPECT_EQ(s.code(), StatusCode::kCorrupt);
-  EXPECT_EQ(s.message().rfind("cut.jpg: cannot decode the JPEG image (truncated or corrupt)", 0), 0u)
+  EXPECT_EQ(s.message().rfind("cut.jpg: cannot decode the JPEG image (truncated or corrupt)", 0),
+            0u)
       << s.message();
 }
 

@@ -352,10 +352,10 @@ TEST(JournalTest, AVersionOneJournalIsMigrated) {
   {  // Make it look like a journal written before resolutions existed.
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db,
-                           "DROP TABLE resolutions; DELETE FROM schema_version WHERE version = 2",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK)
+    ASSERT_EQ(
+        sqlite3_exec(db, "DROP TABLE resolutions; DELETE FROM schema_version WHERE version = 2",
+                     nullptr, nullptr, nullptr),
+        SQLITE_OK)
         << sqlite3_errmsg(db);
     sqlite3_close(db);
   }

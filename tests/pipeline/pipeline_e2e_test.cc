@@ -452,8 +452,8 @@ TEST_F(DecideE2E, APersonApprovesAnEscalatedRequestAndTheDoorOpensOnce) {
   EXPECT_EQ(r->rule, "the gate asks a person");
   EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
   const std::string id = std::to_string(r->event_id);
-  auto shown = RunShell(ShellQuote(testing::LockpipeBinary()) + " journal show " + id +
-                        " --db " + ShellQuote(dir_.File("journal.db")));
+  auto shown = RunShell(ShellQuote(testing::LockpipeBinary()) + " journal show " + id + " --db " +
+                        ShellQuote(dir_.File("journal.db")));
   EXPECT_NE(shown.out.find("Answered: not yet"), std::string::npos) << shown.out;
   const std::string waiting = ShellQuote(testing::LockpipeBinary()) + " journal list --waiting " +
                               "--json --db " + ShellQuote(dir_.File("journal.db"));
@@ -468,14 +468,14 @@ TEST_F(DecideE2E, APersonApprovesAnEscalatedRequestAndTheDoorOpensOnce) {
   auto other_id = journal_->BeginEvent(other);
   ASSERT_OK_R(other_id);
   ASSERT_OK(journal_->RecordDecision(**other_id, {"approve", "a face", "", false, NowMs()}));
-  auto in_flight = journal_->RecordIntent(**other_id, {"approve", "open-door", "door-wifi", NowMs()});
+  auto in_flight =
+      journal_->RecordIntent(**other_id, {"approve", "open-door", "door-wifi", NowMs()});
   ASSERT_OK_R(in_flight);
 
   auto d = Decide(id + " approve --by alice --reason 'expected guest'");
   EXPECT_EQ(d.exit_code, 0) << d.err;
   EXPECT_OK(journal_->RecordOutcome(*in_flight, {"ok", "", NowMs()}));  // still open to it
-  EXPECT_EQ(d.out.rfind("[APPROVE] gate-ble (bluetooth) #" + id + " by alice → ", 0), 0u)
-      << d.out;
+  EXPECT_EQ(d.out.rfind("[APPROVE] gate-ble (bluetooth) #" + id + " by alice → ", 0), 0u) << d.out;
   EXPECT_EQ(AuditEndpoints("gate-ble"), std::vector<std::string>{"password-free/open-door:ok"});
   EXPECT_EQ(Admin("GET", "/_emulator/devices/gate-ble")["state"], "unlocked");
   auto entry = journal_->GetEvent(r->event_id);
@@ -541,8 +541,7 @@ TEST_F(DecideE2E, WhatCannotBeAnsweredIsRefusedAndNothingIsSent) {
   const std::string late = std::to_string(reports_[0].event_id);
   d = Decide(late + " approve --by alice");
   EXPECT_EQ(d.exit_code, 1);
-  EXPECT_NE(d.err.find(" s old; a request older than 90 s is never approved"),
-            std::string::npos)
+  EXPECT_NE(d.err.find(" s old; a request older than 90 s is never approved"), std::string::npos)
       << d.err;
   EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
   d = Decide(late + " reject --by alice");
