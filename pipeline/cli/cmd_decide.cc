@@ -1,4 +1,5 @@
 // lockpipe decide: a person answers an escalated unlock request.
+#include <filesystem>
 #include <iostream>
 
 #include "base/clock.h"
@@ -44,6 +45,12 @@ int RunDecide(int argc, char** argv) {
     return UsageError(cmd, "the answer must be approve or reject, not '" + answer + "'");
   if (by.empty()) return UsageError(cmd, "--by must name who answers");
 
+  // The journal must be the pipeline's: opening a mistyped path would create
+  // an empty one and answer "no event".
+  const std::string journal_path = JournalPath(vm, "journal");
+  if (std::error_code ec; !std::filesystem::exists(journal_path, ec))
+    return Fail(cmd, NotFound("journal " + journal_path +
+                              " does not exist: give the one `lockpipe run` writes (--journal)"));
   auto rt = MakeRuntime(vm, /*need_cloud=*/true);
   if (!rt.ok()) return Fail(cmd, rt.status());
   Runtime& runtime = **rt;

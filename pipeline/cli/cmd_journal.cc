@@ -274,10 +274,7 @@ int RunJournal(int argc, char** argv) {
     return UsageError(kCmd, "--limit, --device and --waiting apply to list only");
   if (vm["limit"].as<int>() < 0) return UsageError(kCmd, "--limit must be 0 or more");
 
-  std::string db = "lockpipe-journal.db";
-  if (const char* env = std::getenv("LOCKPIPE_JOURNAL"); env != nullptr && *env != '\0') db = env;
-  if (vm.count("db")) db = vm["db"].as<std::string>();
-  auto journal = Journal::Open(db, Journal::Mode::kReadOnly);
+  auto journal = Journal::Open(JournalPath(vm, "db"), Journal::Mode::kReadOnly);
   if (!journal.ok()) return Fail(kCmd, journal.status());
   if (what == "list") return List(**journal, vm);
   if (what == "show") return Show(**journal, vm);

@@ -1,5 +1,6 @@
 #include "pipeline/cli/command.h"
 
+#include <cstdlib>
 #include <iostream>
 
 #include "decoders/media_container.h"
@@ -79,6 +80,12 @@ Result<std::optional<Secret>> OptionalMediaKey(const po::variables_map& vm) {
   ASSIGN_OR_RETURN(Secret key, KeyFromOptions(vm, "file key"));
   RETURN_IF_ERROR(media::ValidateKey(key).WithContext("file key"));
   return std::optional<Secret>(std::move(key));
+}
+
+std::string JournalPath(const po::variables_map& vm, const char* option) {
+  if (vm.count(option)) return vm[option].as<std::string>();
+  if (const char* env = std::getenv("LOCKPIPE_JOURNAL"); env != nullptr && *env != '\0') return env;
+  return "lockpipe-journal.db";
 }
 
 }  // namespace lockpipe::cli

@@ -59,4 +59,8 @@ Result<Secret> KeyFromOptions(const po::variables_map& vm, const std::string& wh
 // AES takes), nullopt when none was: the media is then read as plaintext.
 Result<std::optional<Secret>> OptionalMediaKey(const po::variables_map& vm);
 
+// The journal file: the value of `option` when given, else $LOCKPIPE_JOURNAL,
+// else lockpipe-journal.db in the current folder.
+std::string JournalPath(const po::variables_map& vm, const char* option);
+
 }  // namespace lockpipe::cli

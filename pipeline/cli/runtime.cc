@@ -62,10 +62,7 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const po::variables_map& vm, bool n
   if (vm.count("dry-run")) rt->config.safety.dry_run = true;
 
   if (!vm.count("no-journal")) {
-    std::string db = "lockpipe-journal.db";
-    if (const char* env = std::getenv("LOCKPIPE_JOURNAL"); env != nullptr && *env != '\0') db = env;
-    if (vm.count("journal")) db = vm["journal"].as<std::string>();
-    ASSIGN_OR_RETURN(rt->journal, Journal::Open(db));
+    ASSIGN_OR_RETURN(rt->journal, Journal::Open(JournalPath(vm, "journal")));
     rt->deps.journal = rt->journal.get();
   }
 

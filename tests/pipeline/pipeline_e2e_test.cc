@@ -514,6 +514,12 @@ TEST_F(DecideE2E, WhatCannotBeAnsweredIsRefusedAndNothingIsSent) {
   EXPECT_EQ(d.exit_code, 1);
   EXPECT_NE(d.err.find("is an alert, not an unlock request"), std::string::npos) << d.err;
   EXPECT_EQ(Decide("424242 approve --by alice").exit_code, 1);
+  d = RunShell(ShellQuote(testing::LockpipeBinary()) + " decide --config " +
+               ShellQuote(dir_.File("rules.toml")) + " --journal " +
+               ShellQuote(dir_.File("typo.db")) + " 1 reject --by alice");
+  EXPECT_EQ(d.exit_code, 1);
+  EXPECT_NE(d.err.find("typo.db does not exist"), std::string::npos) << d.err;
+  EXPECT_FALSE(testing::FileExists(dir_.File("typo.db")));
   d = Decide(std::to_string(alert->event_id) + " maybe --by alice");
   EXPECT_EQ(d.exit_code, 2);
   EXPECT_NE(d.err.find("the answer must be approve or reject, not 'maybe'"), std::string::npos);
