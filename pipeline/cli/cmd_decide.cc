@@ -1,6 +1,7 @@
 // lockpipe decide: a person answers an escalated unlock request.
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "base/clock.h"
 #include "pipeline/actions.h"
@@ -16,7 +17,8 @@ int RunDecide(int argc, char** argv) {
                      "the journal's event id (lockpipe journal list)")(
       "answer", po::value<std::string>()->required(), "approve (open the door) or reject")(
       "by", po::value<std::string>()->required(), "who answers (a name or an account; journaled)")(
-      "reason", po::value<std::string>()->default_value(""), "why, for the journal");
+      "reason", po::value<std::string>()->default_value(""), "why, for the journal")(
+      "json", "print the outcome as one JSON object (for a UI or a script)");
   AddCloudOptions(opts);
   po::positional_options_description pos;
   pos.add("event", 1).add("answer", 1);
@@ -88,12 +90,27 @@ int RunDecide(int argc, char** argv) {
   const ActionResult result =
       actuator.Carry(event_id, *device, answer == "approve" ? Verdict::kApprove : Verdict::kReject,
                      password ? &*password : nullptr);
-  std::cout << "[" << (answer == "approve" ? "APPROVE" : "REJECT") << "] " << device->DisplayName()
-            << " (" << LockTypeName(device->type) << ") #" << event_id << " by " << by << " → "
-            << result.detail << "\n";
   // Approving means the door opened; a reject is done once it is journaled,
   // even where the lock type has no revoke call.
   const bool done = answer == "approve" ? result.sent && result.ok : !result.sent || result.ok;
+  if (vm.count("json")) {
+    const nlohmann::json out = {{"event_id", event_id},
+                                {"device_id", device->id},
+                                {"answer", answer},
+                                {"by", by},
+                                {"done", done},
+                                {"action",
+                                 {{"action", result.action},
+                                  {"endpoint", result.endpoint},
+                                  {"sent", result.sent},
+                                  {"ok", result.ok},
+                                  {"detail", result.detail}}}};
+    std::cout << out.dump() << "\n";
+  } else {
+    std::cout << "[" << (answer == "approve" ? "APPROVE" : "REJECT") << "] "
+              << device->DisplayName() << " (" << LockTypeName(device->type) << ") #" << event_id
+              << " by " << by << " → " << result.detail << "\n";
+  }
   return done ? kExitOk : kExitFailure;
 }
 

@@ -550,8 +550,13 @@ TEST_F(DecideE2E, WhatCannotBeAnsweredIsRefusedAndNothingIsSent) {
   EXPECT_NE(d.err.find(" s old; a request older than 90 s is never approved"), std::string::npos)
       << d.err;
   EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
-  d = Decide(late + " reject --by alice");
+  d = Decide(late + " reject --by alice --json");
   EXPECT_EQ(d.exit_code, 0) << d.err;
+  json answered = json::parse(d.out, nullptr, false);
+  EXPECT_EQ(answered["answer"], "reject") << d.out;
+  EXPECT_EQ(answered["by"], "alice");
+  EXPECT_EQ(answered["done"], true);
+  EXPECT_EQ(answered["action"]["action"], "reject");
   EXPECT_EQ(Admin("GET", "/_emulator/devices/gate-ble")["state"], "locked");
   auto entry = journal_->GetEvent(reports_[0].event_id);
   ASSERT_OK_R(entry);
