@@ -33,8 +33,9 @@ int RunDecide(int argc, char** argv) {
           "request where the lock type allows it. The answer, who gave it, and every call\n"
           "go to the journal first; an event is answered once, never twice.\n\n"
           "Refused: events the rules decided themselves, alerts (nothing to answer),\n"
-          "dry-run decisions, and approving a request older than the config's\n"
-          "max_capture_age_seconds (90 s at most: the lock has stopped waiting).\n\n"
+          "dry-run decisions, a config with dry_run on, and approving a request older\n"
+          "than the config's max_capture_age_seconds (90 s at most: the lock has\n"
+          "stopped waiting).\n\n"
           "Example:\n"
           "  lockpipe journal list --limit 5\n"
           "  lockpipe decide -c rules.toml 42 approve --by alice --reason \"expected guest\"",
@@ -75,9 +76,11 @@ int RunDecide(int argc, char** argv) {
                                        " s is never approved (the lock has stopped waiting)"));
   }
 
-  ResolutionRecord resolution{answer, by, vm["reason"].as<std::string>(), NowMs()};
-  if (Status s = journal.RecordResolution(event_id, resolution); !s.ok()) return Fail(cmd, s);
-
+  if (runtime.config.safety.dry_run)
+    return Fail(cmd, InvalidArgument(runtime.config.source +
+                                     ": [safety] dry_run is on: nothing may be sent to a lock"));
+  // Everything that can fail before the call, before the answer is journaled:
+  // an answer is given once, so it must not be spent on a missing password.
   auto api = runtime.deps.make_api();
   if (!api.ok()) return Fail(cmd, api.status());
   std::optional<Secret> password;
@@ -86,6 +89,9 @@ int RunDecide(int argc, char** argv) {
     if (!p.ok()) return Fail(cmd, p.status());
     password = std::move(p).value();
   }
+
+  ResolutionRecord resolution{answer, by, vm["reason"].as<std::string>(), NowMs()};
+  if (Status s = journal.RecordResolution(event_id, resolution); !s.ok()) return Fail(cmd, s);
   Actuator actuator(api->get(), &journal, /*dry_run=*/false);
   const ActionResult result =
       actuator.Carry(event_id, *device, answer == "approve" ? Verdict::kApprove : Verdict::kReject,

@@ -520,6 +520,19 @@ TEST_F(DecideE2E, WhatCannotBeAnsweredIsRefusedAndNothingIsSent) {
   EXPECT_EQ(d.exit_code, 1);
   EXPECT_NE(d.err.find("typo.db does not exist"), std::string::npos) << d.err;
   EXPECT_FALSE(testing::FileExists(dir_.File("typo.db")));
+  {  // A config in dry-run mode sends nothing, whoever asks.
+    const auto bytes = testing::ReadFile(dir_.File("rules.toml"));
+    std::string dry(bytes.begin(), bytes.end());
+    dry.insert(dry.find("[safety]\n") + 9, "dry_run = true\n");
+    testing::WriteFile(dir_.File("dry.toml"), dry);
+    d = RunShell(std::string("TUYA_CLIENT_ID=") + kClientId + " TUYA_CLIENT_SECRET=" + kSecret +
+                 " " + ShellQuote(testing::LockpipeBinary()) + " decide --config " +
+                 ShellQuote(dir_.File("dry.toml")) + " --journal " +
+                 ShellQuote(dir_.File("journal.db")) + " " + std::to_string(alert->event_id) +
+                 " reject --by alice");
+    EXPECT_EQ(d.exit_code, 1);
+    EXPECT_NE(d.err.find("dry_run is on: nothing may be sent"), std::string::npos) << d.err;
+  }
   d = Decide(std::to_string(alert->event_id) + " maybe --by alice");
   EXPECT_EQ(d.exit_code, 2);
   EXPECT_NE(d.err.find("the answer must be approve or reject, not 'maybe'"), std::string::npos);
