@@ -435,11 +435,14 @@ class DecideE2E : public PipelineE2E {
     config_ = std::move(cfg).value();
   }
 
-  testing::CommandResult Decide(const std::string& args) {
+  // `lockpipe decide ARGS` with the cloud credentials in the environment, the
+  // rules file and journal named in the test's folder.
+  testing::CommandResult Decide(const std::string& args, const std::string& config = "rules.toml",
+                                const std::string& journal = "journal.db") {
     return RunShell(std::string("TUYA_CLIENT_ID=") + kClientId + " TUYA_CLIENT_SECRET=" + kSecret +
                     " " + ShellQuote(testing::LockpipeBinary()) + " decide --config " +
-                    ShellQuote(dir_.File("rules.toml")) + " --journal " +
-                    ShellQuote(dir_.File("journal.db")) + " " + args);
+                    ShellQuote(dir_.File(config)) + " --journal " + ShellQuote(dir_.File(journal)) +
+                    " " + args);
   }
 };
 
@@ -514,9 +517,7 @@ TEST_F(DecideE2E, WhatCannotBeAnsweredIsRefusedAndNothingIsSent) {
   EXPECT_EQ(d.exit_code, 1);
   EXPECT_NE(d.err.find("is an alert, not an unlock request"), std::string::npos) << d.err;
   EXPECT_EQ(Decide("424242 approve --by alice").exit_code, 1);
-  d = RunShell(ShellQuote(testing::LockpipeBinary()) + " decide --config " +
-               ShellQuote(dir_.File("rules.toml")) + " --journal " +
-               ShellQuote(dir_.File("typo.db")) + " 1 reject --by alice");
+  d = Decide("1 reject --by alice", "rules.toml", "typo.db");
   EXPECT_EQ(d.exit_code, 1);
   EXPECT_NE(d.err.find("typo.db does not exist"), std::string::npos) << d.err;
   EXPECT_FALSE(testing::FileExists(dir_.File("typo.db")));
@@ -525,11 +526,7 @@ TEST_F(DecideE2E, WhatCannotBeAnsweredIsRefusedAndNothingIsSent) {
     std::string dry(bytes.begin(), bytes.end());
     dry.insert(dry.find("[safety]\n") + 9, "dry_run = true\n");
     testing::WriteFile(dir_.File("dry.toml"), dry);
-    d = RunShell(std::string("TUYA_CLIENT_ID=") + kClientId + " TUYA_CLIENT_SECRET=" + kSecret +
-                 " " + ShellQuote(testing::LockpipeBinary()) + " decide --config " +
-                 ShellQuote(dir_.File("dry.toml")) + " --journal " +
-                 ShellQuote(dir_.File("journal.db")) + " " + std::to_string(alert->event_id) +
-                 " reject --by alice");
+    d = Decide(std::to_string(alert->event_id) + " reject --by alice", "dry.toml");
     EXPECT_EQ(d.exit_code, 1);
     EXPECT_NE(d.err.find("dry_run is on: nothing may be sent"), std::string::npos) << d.err;
   }
