@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs the end-to-end pipeline benchmarks (issue 5): throughput of the pipeline
-# versus a naive sequential loop (photos and videos), the pipeline's peak RSS
+# versus a naive sequential loop (photos and videos; on plain loopback, then
+# with media answered 40 ms late as from a distant object store), the pipeline's peak RSS
 # over N and 4N photos, and webhook -> unlock latency. Builds nothing: build
 # first with
 #   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo && ninja -C build pipeline_e2e_bench
@@ -19,4 +20,4 @@ if [ ! -x "$bin" ]; then
 fi
 set -x
 exec "$bin" --samples "$repo/samples/media" --photos 200 --videos 40 --rss-factor 4 \
-  --latency-photos 200 --latency-videos 40 --devices 4 "$@"
+  --latency-photos 200 --latency-videos 40 --devices 4 --media-latency-ms 40 "$@"

@@ -7,7 +7,10 @@
 //      (download to a file, decrypt to a file, decode, detect, next), the
 //      latter twice: on one thread, as "sequential" means, and with OpenCV's
 //      parallel_for left on inside each detection, as naive code gets it (the
-//      cascade then already keeps both cores busy). Photos and videos separately. Then peak RSS of
+//      cascade then already keeps both cores busy). Photos and videos separately, with the
+//      process's CPU time per capture beside each (the same work should cost the same CPU).
+//      With --media-latency-ms, the table again with every media download answered that much
+//      later (the emulator's media_latency_ms fault: storage across the internet). Then peak RSS of
 //      the pipeline over N and over k*N photos, each in its own child process (its VmHWM), to show
 //      that memory does not grow with the batch.
 //   2. Latency: the emulator pushes a signed webhook per injected capture to a
@@ -17,7 +20,7 @@
 //
 //   build/bench/pipeline_e2e_bench --samples samples/media [--photos 200] [--videos 40]
 //       [--latency-photos 200] [--latency-videos 40] [--devices 4] [--rss-factor 4]
-//       [--skip-throughput] [--skip-rss] [--skip-latency]
+//       [--skip-throughput] [--skip-rss] [--skip-latency] [--media-latency-ms MS]
 //
 // Everything binds 127.0.0.1 only; every wait is bounded; temp folders are
 // removed at exit. bench/pipeline_e2e.sh runs it with the usual arguments.
@@ -83,6 +86,7 @@ struct Args {
   int latency_videos = 40;
   int devices = 4;
   int rss_factor = 4;
+  int media_latency_ms = 0;  // > 0: the throughput table again with this media latency
   std::string samples = "samples/media";
   bool throughput = true;
   bool rss = true;
@@ -115,6 +119,16 @@ long VmHwmKiB() {
   while (std::getline(in, line))
     if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
   return -1;
+}
+
+// User + system CPU time of the whole process so far, in seconds.
+double ProcessCpuSeconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
 }
 
 long PeakRssKiB() {
@@ -270,6 +284,7 @@ std::vector<CaptureJob> InjectJobs(Admin& admin, LockApi& api, int devices, int 
 
 struct RunResult {
   double seconds = 0;
+  double cpu_seconds = 0;  // the whole process (emulator included), user + system
   int done = 0;
   int failed = 0;
   long faces = 0;
@@ -294,11 +309,13 @@ RunResult RunPipeline(const Config& config, std::shared_ptr<TokenManager> tokens
   };
   Pipeline p(config, o, std::move(deps));
   Check(p.Start(), "pipeline start");
+  const double cpu0 = ProcessCpuSeconds();
   auto t0 = Clock::now();
   for (const auto& j : jobs)
     if (!p.Submit(j)) Die("pipeline refused a capture");
   p.Finish();
   r.seconds = Seconds(Clock::now() - t0);
+  r.cpu_seconds = ProcessCpuSeconds() - cpu0;
   Check(p.error(), "pipeline");
   return r;
 }
@@ -332,6 +349,7 @@ class Baseline {
  private:
   RunResult RunAll(const std::vector<CaptureJob>& jobs) {
     RunResult r;
+    const double cpu0 = ProcessCpuSeconds();
     auto t0 = Clock::now();
     for (const auto& j : jobs) {
       auto faces = One(j);
@@ -346,6 +364,7 @@ class Baseline {
       if (*faces > 0) ++r.with_face;
     }
     r.seconds = Seconds(Clock::now() - t0);
+    r.cpu_seconds = ProcessCpuSeconds() - cpu0;
     return r;
   }
 
@@ -647,6 +666,8 @@ Args ParseArgs(int argc, char** argv) {
       num(&a.devices);
     else if (k == "--rss-factor")
       num(&a.rss_factor);
+    else if (k == "--media-latency-ms")
+      num(&a.media_latency_ms);
     else if (k == "--count")
       num(&a.rss_child_count);
     else if (k == "--samples")
@@ -667,7 +688,9 @@ Args ParseArgs(int argc, char** argv) {
           "N]\n"
           "       [--latency-videos N] [--devices N] [--rss-factor K] [--skip-throughput] "
           "[--skip-rss]\n"
-          "       [--skip-latency] [--no-keepalive (diagnostic: a new connection per request)]\n");
+          "       [--skip-latency] [--media-latency-ms MS (the throughput table again, media\n"
+          "       served MS ms late)] [--no-keepalive (diagnostic: a new connection per "
+          "request)]\n");
       std::exit(0);
     } else {
       Die("unknown argument " + k + " (see --help)");
@@ -675,14 +698,16 @@ Args ParseArgs(int argc, char** argv) {
   }
   if (a.devices < 1) Die("--devices must be at least 1");
   if (a.rss_factor < 1) Die("--rss-factor must be at least 1");
+  if (a.media_latency_ms < 0 || a.media_latency_ms > 60000)
+    Die("--media-latency-ms must be 0..60000");
   return a;
 }
 
 double Rate(const RunResult& r) { return r.seconds > 0 ? r.done / r.seconds : 0; }
 
 void PrintRow(const char* what, const char* way, const RunResult& r) {
-  std::printf("%-7s %-30s %5d %9.2f %10.1f %7d %9d\n", what, way, r.done, r.seconds, Rate(r),
-              r.failed, r.with_face);
+  std::printf("%-7s %-30s %5d %9.2f %10.1f %9.1f %7d %9d\n", what, way, r.done, r.seconds, Rate(r),
+              r.done > 0 ? 1000 * r.cpu_seconds / r.done : 0, r.failed, r.with_face);
 }
 
 // `seq`: the naive loop on one thread; `par`: the same loop with OpenCV's
@@ -696,6 +721,26 @@ void PrintThroughput(const char* what, const RunResult& p, const RunResult& seq,
               Rate(seq) > 0 ? Rate(p) / Rate(seq) : 0);
   std::printf("%-7s %-30s %5s %9s %9.2fx\n", what, "ratio pipeline/naive + OpenCV", "", "",
               Rate(par) > 0 ? Rate(p) / Rate(par) : 0);
+}
+
+// Runs the three ways over the same photos, then the same videos, and prints
+// the table with both ratios.
+void ThroughputTable(const Config& config, std::shared_ptr<TokenManager> tokens, Baseline& baseline,
+                     const std::vector<CaptureJob>& photos, const std::vector<CaptureJob>& videos,
+                     int opencv_default_threads) {
+  RunResult pp = RunPipeline(config, tokens, photos);
+  RunResult bp = baseline.Run(photos, 1);
+  RunResult bpp = baseline.Run(photos, opencv_default_threads);
+  RunResult pv = RunPipeline(config, tokens, videos);
+  RunResult bv = baseline.Run(videos, 1);
+  RunResult bvp = baseline.Run(videos, opencv_default_threads);
+  std::printf("%-7s %-30s %5s %9s %10s %9s %7s %9s\n", "media", "way", "n", "seconds", "captures/s",
+              "CPU ms/c", "failed", "with face");
+  PrintThroughput("photos", pp, bp, bpp);
+  PrintThroughput("videos", pv, bv, bvp);
+  if (pp.with_face != bp.with_face || pv.with_face != bv.with_face ||
+      bp.with_face != bpp.with_face || bv.with_face != bvp.with_face)
+    std::printf("NOTE: the two ways disagree on how many captures have a face\n");
 }
 
 int Main(int argc, char** argv) {
@@ -753,23 +798,23 @@ int Main(int argc, char** argv) {
       baseline.Run(warm, 1);
       baseline.Run(warm, opencv_default_threads);
 
-      RunResult pp = RunPipeline(config, emu.tokens, photos);
-      RunResult bp = baseline.Run(photos, 1);
-      RunResult bpp = baseline.Run(photos, opencv_default_threads);
-      RunResult pv = RunPipeline(config, emu.tokens, videos);
-      RunResult bv = baseline.Run(videos, 1);
-      RunResult bvp = baseline.Run(videos, opencv_default_threads);
       std::printf(
           "\nThroughput (same run, same emulator; stored captures given as url + file_key; no door "
           "calls,\n"
-          "no outputs, no journal; timing excludes detector/client setup)\n");
-      std::printf("%-7s %-30s %5s %9s %10s %7s %9s\n", "media", "way", "n", "seconds", "captures/s",
-                  "failed", "with face");
-      PrintThroughput("photos", pp, bp, bpp);
-      PrintThroughput("videos", pv, bv, bvp);
-      if (pp.with_face != bp.with_face || pv.with_face != bv.with_face ||
-          bp.with_face != bpp.with_face || bv.with_face != bvp.with_face)
-        std::printf("NOTE: the two ways disagree on how many captures have a face\n");
+          "no outputs, no journal; timing excludes detector/client setup; CPU ms/c = CPU time of "
+          "the\n"
+          "whole process, emulator included, per capture)\n");
+      ThroughputTable(config, emu.tokens, baseline, photos, videos, opencv_default_threads);
+      if (args.media_latency_ms > 0) {
+        admin.Call("POST", "/_emulator/faults",
+                   json{{"media_latency_ms", args.media_latency_ms}}.dump());
+        std::printf(
+            "\nThe same with %d ms before the first byte of every media download (an object "
+            "store across\nthe internet instead of loopback; emulator fault media_latency_ms)\n",
+            args.media_latency_ms);
+        ThroughputTable(config, emu.tokens, baseline, photos, videos, opencv_default_threads);
+        admin.Call("DELETE", "/_emulator/faults");
+      }
       std::fflush(stdout);
     }
 

@@ -122,6 +122,7 @@ struct TicketState {
 
 struct Faults {
   int latency_ms = 0;
+  int media_latency_ms = 0;  // storage: wait this long before the first byte of each answer
   double error_rate = 0;
   int error_next = 0;
   bool error_http = false;  // also answer HTTP 500, not only the envelope code
@@ -134,6 +135,7 @@ struct Faults {
 
   json ToJson() const {
     return {{"latency_ms", latency_ms},
+            {"media_latency_ms", media_latency_ms},
             {"error_rate", error_rate},
             {"error_next", error_next},
             {"error_http", error_http},
@@ -768,8 +770,10 @@ struct Server::Impl {
     const std::string path = "/" + req.matches[2].str();
     std::string stored;
     std::uint64_t size = 0;
+    int latency = 0;
     {
       std::lock_guard<std::mutex> lock(mu);
+      latency = faults.media_latency_ms;
       for (const auto& c : captures) {
         if (bucket == kBucket && c.file_path == path) {
           stored = c.stored_path;
@@ -784,6 +788,7 @@ struct Server::Impl {
           size = std::min(size, static_cast<std::uint64_t>(faults.truncate_media_bytes));
       }
     }
+    if (latency > 0) std::this_thread::sleep_for(std::chrono::milliseconds(latency));
     if (stored.empty()) {
       res.status = 404;
       res.set_content("no such object: " + bucket + path + "\n", "text/plain");
@@ -902,6 +907,8 @@ struct Server::Impl {
       for (const auto& [k, v] : j.items()) {
         if (k == "latency_ms")
           f.latency_ms = v.get<int>();
+        else if (k == "media_latency_ms")
+          f.media_latency_ms = v.get<int>();
         else if (k == "error_rate")
           f.error_rate = v.get<double>();
         else if (k == "error_next")
@@ -935,6 +942,8 @@ struct Server::Impl {
       return InvalidArgument("rates must be in [0, 1] and truncate_media_fraction in [0, 1)");
     if (f.latency_ms < 0 || f.latency_ms > 60000)
       return InvalidArgument("latency_ms must be 0..60000");
+    if (f.media_latency_ms < 0 || f.media_latency_ms > 60000)
+      return InvalidArgument("media_latency_ms must be 0..60000");
     faults = f;
     return Status::Ok();
   }

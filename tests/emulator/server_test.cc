@@ -469,11 +469,22 @@ TEST_F(EmulatorTest, Faults) {
                    .ok());
 
   // Added latency still answers (no timing assertion: only that it works).
-  ASSERT_EQ(
-      Admin(*server_, "POST", "/_emulator/faults", R"({"latency_ms":20,"truncate_media_bytes":-1})")
-          .http,
-      200);
+  ASSERT_EQ(Admin(*server_, "POST", "/_emulator/faults",
+                  R"({"latency_ms":20,"media_latency_ms":20,"truncate_media_bytes":-1})")
+                .http,
+            200);
   EXPECT_TRUE(client_->Call("GET", path).success());
+  auto slow =
+      http->Get(m.result().at("file_url").get<std::string>().substr(server_->base_url().size()));
+  ASSERT_TRUE(slow);
+  EXPECT_TRUE(media::Decrypt(Secret(m.result().at("file_key").get<std::string>()),
+                             std::vector<std::uint8_t>(slow->body.begin(), slow->body.end()))
+                  .ok());
+  ApiReply faults = Admin(*server_, "GET", "/_emulator/faults");
+  EXPECT_EQ(faults.json.at("media_latency_ms"), 20) << faults.body;
+  EXPECT_EQ(Admin(*server_, "POST", "/_emulator/faults", R"({"media_latency_ms":-1})").http, 400);
+  EXPECT_EQ(Admin(*server_, "POST", "/_emulator/faults", R"({"media_latency_ms":60001})").http,
+            400);
 }
 
 TEST_F(EmulatorTest, AdminErrorsAndReset) {
