@@ -9,6 +9,7 @@
 //      parallel_for left on inside each detection, as naive code gets it (the
 //      cascade then already keeps both cores busy). Photos and videos separately, with the
 //      process's CPU time per capture beside each (the same work should cost the same CPU).
+//      The ways run interleaved, --rounds times; each row is its way's median round.
 //      With --media-latency-ms, the table again with every media download answered that much
 //      later (the emulator's media_latency_ms fault: storage across the internet). Then peak RSS of
 //      the pipeline over N and over k*N photos, each in its own child process (its VmHWM), to show
@@ -20,7 +21,7 @@
 //
 //   build/bench/pipeline_e2e_bench --samples samples/media [--photos 200] [--videos 40]
 //       [--latency-photos 200] [--latency-videos 40] [--devices 4] [--rss-factor 4]
-//       [--skip-throughput] [--skip-rss] [--skip-latency] [--media-latency-ms MS]
+//       [--skip-throughput] [--skip-rss] [--skip-latency] [--rounds 3] [--media-latency-ms MS]
 //
 // Everything binds 127.0.0.1 only; every wait is bounded; temp folders are
 // removed at exit. bench/pipeline_e2e.sh runs it with the usual arguments.
@@ -87,6 +88,7 @@ struct Args {
   int devices = 4;
   int rss_factor = 4;
   int media_latency_ms = 0;  // > 0: the throughput table again with this media latency
+  int rounds = 3;            // interleaved throughput rounds; the median is reported
   std::string samples = "samples/media";
   bool throughput = true;
   bool rss = true;
@@ -668,6 +670,8 @@ Args ParseArgs(int argc, char** argv) {
       num(&a.rss_factor);
     else if (k == "--media-latency-ms")
       num(&a.media_latency_ms);
+    else if (k == "--rounds")
+      num(&a.rounds);
     else if (k == "--count")
       num(&a.rss_child_count);
     else if (k == "--samples")
@@ -698,6 +702,7 @@ Args ParseArgs(int argc, char** argv) {
   }
   if (a.devices < 1) Die("--devices must be at least 1");
   if (a.rss_factor < 1) Die("--rss-factor must be at least 1");
+  if (a.rounds < 1) Die("--rounds must be at least 1");
   if (a.media_latency_ms < 0 || a.media_latency_ms > 60000)
     Die("--media-latency-ms must be 0..60000");
   return a;
@@ -705,42 +710,81 @@ Args ParseArgs(int argc, char** argv) {
 
 double Rate(const RunResult& r) { return r.seconds > 0 ? r.done / r.seconds : 0; }
 
-void PrintRow(const char* what, const char* way, const RunResult& r) {
-  std::printf("%-7s %-30s %5d %9.2f %10.1f %9.1f %7d %9d\n", what, way, r.done, r.seconds, Rate(r),
-              r.done > 0 ? 1000 * r.cpu_seconds / r.done : 0, r.failed, r.with_face);
+// One way's rounds. The rounds of all ways run interleaved, so a drift in the
+// machine's speed (a VM's neighbours, clocks) hits every way alike.
+struct Rounds {
+  std::vector<RunResult> runs;
+
+  // The round with the median rate (the lower middle one for an even count).
+  const RunResult& Median() const {
+    std::vector<const RunResult*> by_rate;
+    for (const auto& r : runs) by_rate.push_back(&r);
+    std::sort(by_rate.begin(), by_rate.end(),
+              [](const RunResult* a, const RunResult* b) { return Rate(*a) < Rate(*b); });
+    return *by_rate[(by_rate.size() - 1) / 2];
+  }
+  double MinRate() const {
+    double m = Rate(runs.front());
+    for (const auto& r : runs) m = std::min(m, Rate(r));
+    return m;
+  }
+  double MaxRate() const {
+    double m = Rate(runs.front());
+    for (const auto& r : runs) m = std::max(m, Rate(r));
+    return m;
+  }
+};
+
+void PrintRow(const char* what, const char* way, const Rounds& rounds) {
+  const RunResult& r = rounds.Median();
+  char range[32];
+  std::snprintf(range, sizeof range, "%.1f-%.1f", rounds.MinRate(), rounds.MaxRate());
+  std::printf("%-7s %-30s %5d %9.2f %10.1f %11s %9.1f %7d %9d\n", what, way, r.done, r.seconds,
+              Rate(r), range, r.done > 0 ? 1000 * r.cpu_seconds / r.done : 0, r.failed,
+              r.with_face);
 }
 
 // `seq`: the naive loop on one thread; `par`: the same loop with OpenCV's
 // parallel_for inside each detection (what naive code gets by default).
-void PrintThroughput(const char* what, const RunResult& p, const RunResult& seq,
-                     const RunResult& par) {
+void PrintThroughput(const char* what, const Rounds& p, const Rounds& seq, const Rounds& par) {
   PrintRow(what, "pipeline (default)", p);
   PrintRow(what, "naive sequential (1 thread)", seq);
   PrintRow(what, "naive + OpenCV's threads", par);
+  const double rp = Rate(p.Median()), rs = Rate(seq.Median()), rpar = Rate(par.Median());
   std::printf("%-7s %-30s %5s %9s %9.2fx\n", what, "ratio pipeline/naive sequential", "", "",
-              Rate(seq) > 0 ? Rate(p) / Rate(seq) : 0);
+              rs > 0 ? rp / rs : 0);
   std::printf("%-7s %-30s %5s %9s %9.2fx\n", what, "ratio pipeline/naive + OpenCV", "", "",
-              Rate(par) > 0 ? Rate(p) / Rate(par) : 0);
+              rpar > 0 ? rp / rpar : 0);
 }
 
-// Runs the three ways over the same photos, then the same videos, and prints
-// the table with both ratios.
+// Runs the three ways over the same photos, then the same videos, `rounds`
+// times interleaved, and prints each way's median round with both ratios.
 void ThroughputTable(const Config& config, std::shared_ptr<TokenManager> tokens, Baseline& baseline,
                      const std::vector<CaptureJob>& photos, const std::vector<CaptureJob>& videos,
-                     int opencv_default_threads) {
-  RunResult pp = RunPipeline(config, tokens, photos);
-  RunResult bp = baseline.Run(photos, 1);
-  RunResult bpp = baseline.Run(photos, opencv_default_threads);
-  RunResult pv = RunPipeline(config, tokens, videos);
-  RunResult bv = baseline.Run(videos, 1);
-  RunResult bvp = baseline.Run(videos, opencv_default_threads);
-  std::printf("%-7s %-30s %5s %9s %10s %9s %7s %9s\n", "media", "way", "n", "seconds", "captures/s",
-              "CPU ms/c", "failed", "with face");
+                     int opencv_default_threads, int rounds) {
+  Rounds pp, bp, bpp, pv, bv, bvp;
+  for (int i = 0; i < rounds; ++i) {
+    pp.runs.push_back(RunPipeline(config, tokens, photos));
+    bp.runs.push_back(baseline.Run(photos, 1));
+    bpp.runs.push_back(baseline.Run(photos, opencv_default_threads));
+    pv.runs.push_back(RunPipeline(config, tokens, videos));
+    bv.runs.push_back(baseline.Run(videos, 1));
+    bvp.runs.push_back(baseline.Run(videos, opencv_default_threads));
+  }
+  std::printf("%-7s %-30s %5s %9s %10s %11s %9s %7s %9s\n", "media", "way", "n", "seconds",
+              "captures/s", "(range)", "CPU ms/c", "failed", "with face");
   PrintThroughput("photos", pp, bp, bpp);
   PrintThroughput("videos", pv, bv, bvp);
-  if (pp.with_face != bp.with_face || pv.with_face != bv.with_face ||
-      bp.with_face != bpp.with_face || bv.with_face != bvp.with_face)
-    std::printf("NOTE: the two ways disagree on how many captures have a face\n");
+  const int faces = pp.runs.front().with_face;
+  const int video_faces = pv.runs.front().with_face;
+  for (const Rounds* r : {&pp, &bp, &bpp})
+    for (const auto& run : r->runs)
+      if (run.with_face != faces)
+        std::printf("NOTE: the ways or rounds disagree on how many photos have a face\n");
+  for (const Rounds* r : {&pv, &bv, &bvp})
+    for (const auto& run : r->runs)
+      if (run.with_face != video_faces)
+        std::printf("NOTE: the ways or rounds disagree on how many videos have a face\n");
 }
 
 int Main(int argc, char** argv) {
@@ -804,7 +848,8 @@ int Main(int argc, char** argv) {
           "no outputs, no journal; timing excludes detector/client setup; CPU ms/c = CPU time of "
           "the\n"
           "whole process, emulator included, per capture)\n");
-      ThroughputTable(config, emu.tokens, baseline, photos, videos, opencv_default_threads);
+      ThroughputTable(config, emu.tokens, baseline, photos, videos, opencv_default_threads,
+                      args.rounds);
       if (args.media_latency_ms > 0) {
         admin.Call("POST", "/_emulator/faults",
                    json{{"media_latency_ms", args.media_latency_ms}}.dump());
@@ -812,7 +857,8 @@ int Main(int argc, char** argv) {
             "\nThe same with %d ms before the first byte of every media download (an object "
             "store across\nthe internet instead of loopback; emulator fault media_latency_ms)\n",
             args.media_latency_ms);
-        ThroughputTable(config, emu.tokens, baseline, photos, videos, opencv_default_threads);
+        ThroughputTable(config, emu.tokens, baseline, photos, videos, opencv_default_threads,
+                        args.rounds);
         admin.Call("DELETE", "/_emulator/faults");
       }
       std::fflush(stdout);
