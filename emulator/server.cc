@@ -130,6 +130,7 @@ struct Faults {
   int rate_limit_next = 0;
   double rate_limit_rate = 0;
   int malformed_next = 0;
+  int expire_tickets_next = 0;             // the next N tickets are issued already expired
   double truncate_media_fraction = 0;      // serve this fraction of each media file (0 = off)
   std::int64_t truncate_media_bytes = -1;  // or at most this many bytes (-1 = off)
 
@@ -143,6 +144,7 @@ struct Faults {
             {"rate_limit_next", rate_limit_next},
             {"rate_limit_rate", rate_limit_rate},
             {"malformed_next", malformed_next},
+            {"expire_tickets_next", expire_tickets_next},
             {"truncate_media_fraction", truncate_media_fraction},
             {"truncate_media_bytes", truncate_media_bytes}};
   }
@@ -549,9 +551,14 @@ struct Server::Impl {
         auto sealed = tuya::EncryptTicketKey(original, fixture.access_secret);
         if (!sealed.ok()) return Err(500, kSystemError);
         std::string ticket_id = RandomAlnum(8);
-        tickets[ticket_id] = {
-            id, original,
-            NowMs() + static_cast<std::int64_t>(options.ticket_lifetime_seconds) * 1000, false};
+        std::int64_t expires_ms =
+            NowMs() + static_cast<std::int64_t>(options.ticket_lifetime_seconds) * 1000;
+        if (faults.expire_tickets_next > 0) {
+          // As if the door call came after the ticket's lifetime (a slow network, a retry).
+          --faults.expire_tickets_next;
+          expires_ms = NowMs();
+        }
+        tickets[ticket_id] = {id, original, expires_ms, false};
         return Ok({{"ticket_id", ticket_id},
                    {"ticket_key", *sealed},
                    {"expire_time", options.ticket_lifetime_seconds}});
@@ -923,6 +930,8 @@ struct Server::Impl {
           f.rate_limit_rate = v.get<double>();
         else if (k == "malformed_next")
           f.malformed_next = v.get<int>();
+        else if (k == "expire_tickets_next")
+          f.expire_tickets_next = v.get<int>();
         else if (k == "truncate_media_fraction")
           f.truncate_media_fraction = v.get<double>();
         else if (k == "truncate_media_bytes")
@@ -940,6 +949,9 @@ struct Server::Impl {
     if (f.error_rate < 0 || f.error_rate > 1 || f.rate_limit_rate < 0 || f.rate_limit_rate > 1 ||
         f.truncate_media_fraction < 0 || f.truncate_media_fraction >= 1)
       return InvalidArgument("rates must be in [0, 1] and truncate_media_fraction in [0, 1)");
+    if (f.error_next < 0 || f.rate_limit_next < 0 || f.malformed_next < 0 ||
+        f.expire_tickets_next < 0)
+      return InvalidArgument("the *_next counts must be 0 or more");
     if (f.latency_ms < 0 || f.latency_ms > 60000)
       return InvalidArgument("latency_ms must be 0..60000");
     if (f.media_latency_ms < 0 || f.media_latency_ms > 60000)

@@ -99,25 +99,47 @@ ActionResult Actuator::Approve(std::int64_t event_id, const DeviceConfig& device
   std::int64_t action_id = 0;
   if (!BeginIntent(event_id, device, &r, &action_id)) return r;
   r.sent = true;
-  auto ticket = api_->GetPasswordTicket(device.id);
-  if (!ticket.ok()) {
-    // The door call never went out: the request failed before acting.
-    r.sent = false;
-    Finish(action_id, ticket.status().WithContext("no ticket, door call not sent"), &r);
-    return r;
-  }
   Status s;
-  if (r.endpoint == EndpointName(Endpoint::kPasswordFreeOpenV11)) {
-    s = api_->PasswordFreeUnlockChannel(device.id, ticket->ticket_id, *device.channel);
-  } else if (r.endpoint == EndpointName(Endpoint::kDoorOperate)) {
-    s = api_->DoorOperate(device.id, ticket->ticket_id, true);
-  } else if (r.endpoint == EndpointName(Endpoint::kPasswordFreeOpen)) {
-    s = api_->PasswordFreeUnlock(device.id, ticket->ticket_id);
-  } else {
-    s = api_->UnlockWithPassword(device.id, *ticket, *password);
+  std::string refused;  // the first door call's answer when it refused its ticket
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    auto ticket = api_->GetPasswordTicket(device.id);
+    if (!ticket.ok()) {
+      // No door call went out on this attempt.
+      if (refused.empty()) {
+        r.sent = false;
+        Finish(action_id, ticket.status().WithContext("no ticket, door call not sent"), &r);
+      } else {
+        Finish(action_id,
+               ticket.status().WithContext("the door refused the first ticket (" + refused +
+                                           "); no fresh ticket"),
+               &r);
+      }
+      return r;
+    }
+    s = DoorCall(device, r.endpoint, *ticket, password);
+    // 1109 "param is illegal" answers a ticket the cloud no longer takes; the
+    // call opened nothing, so one more try with a fresh ticket is safe.
+    if (s.ok() || s.api_code() != 1109 || attempt == 2) break;
+    refused = s.ToString();
+    log::Warn(device.id + ": " + r.endpoint + " refused its ticket (" + refused +
+              "); once more with a fresh ticket");
   }
+  if (!refused.empty() && !s.ok())
+    s = s.WithContext("after a fresh ticket; the first was refused: " + refused);
   Finish(action_id, s, &r);
+  if (s.ok() && !refused.empty()) r.detail += " (with a fresh ticket; the first was refused)";
   return r;
+}
+
+Status Actuator::DoorCall(const DeviceConfig& device, const std::string& endpoint,
+                          const Ticket& ticket, const Secret* password) {
+  if (endpoint == EndpointName(Endpoint::kPasswordFreeOpenV11))
+    return api_->PasswordFreeUnlockChannel(device.id, ticket.ticket_id, *device.channel);
+  if (endpoint == EndpointName(Endpoint::kDoorOperate))
+    return api_->DoorOperate(device.id, ticket.ticket_id, true);
+  if (endpoint == EndpointName(Endpoint::kPasswordFreeOpen))
+    return api_->PasswordFreeUnlock(device.id, ticket.ticket_id);
+  return api_->UnlockWithPassword(device.id, ticket, *password);
 }
 
 ActionResult Actuator::Reject(std::int64_t event_id, const DeviceConfig& device) {

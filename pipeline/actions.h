@@ -8,9 +8,11 @@
 //   - open-door with the password (Zigbee locks, only when the config holds a
 //     reference to the door password);
 // a type with none of these (a plain Wi-Fi lock) cannot be opened remotely and
-// nothing is sent. Reject revokes the request (type 1, rejected) where the
-// lock type lists the revoke call, and records that it could not elsewhere.
-// Escalate sends nothing: a person decides.
+// nothing is sent. A door call that refuses its ticket (1109: expired, or used,
+// after a slow or retried call) opened nothing, so it is made once more with a
+// fresh ticket; a second refusal is the outcome. Reject revokes the request (type 1, rejected)
+// where the lock type lists the revoke call, and records that it could not elsewhere. Escalate
+// sends nothing: a person decides.
 //
 // Every call that may open or refuse a door is journaled as an intent before
 // it is sent and with its outcome after. An intent already in the journal for
@@ -57,6 +59,9 @@ class Actuator {
   // Journals the intent; false (with result filled) when it must not be sent.
   bool BeginIntent(std::int64_t event_id, const DeviceConfig& device, ActionResult* result,
                    std::int64_t* action_id);
+  // The door call of `endpoint` with `ticket`.
+  Status DoorCall(const DeviceConfig& device, const std::string& endpoint, const Ticket& ticket,
+                  const Secret* password);
   void Finish(std::int64_t action_id, const Status& status, ActionResult* result);
 
   LockApi* api_;

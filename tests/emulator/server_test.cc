@@ -451,6 +451,8 @@ TEST_F(EmulatorTest, Faults) {
 
   EXPECT_EQ(Admin(*server_, "POST", "/_emulator/faults", R"({"no_such_fault":1})").http, 400);
   EXPECT_EQ(Admin(*server_, "POST", "/_emulator/faults", R"({"rate_limit_code":42})").http, 400);
+  EXPECT_EQ(Admin(*server_, "POST", "/_emulator/faults", R"({"expire_tickets_next":-1})").http,
+            400);
 
   // Truncated media: the download stops short and decryption fails.
   ASSERT_EQ(Inject("bt1", FakeJpeg(4000, 3), "unlock").http, 200);

@@ -329,6 +329,49 @@ TEST_F(PipelineE2E, AnExpiredTokenMidRunRecovers) {
   EXPECT_TRUE(r->action.ok) << r->action.detail;
 }
 
+TEST_F(PipelineE2E, AnExpiredTicketIsReplacedOnceAndNeverMore) {
+  // The first ticket is dead on arrival: the door refuses it, opens nothing,
+  // and the pipeline asks for a fresh ticket once.
+  Admin("POST", "/_emulator/faults", R"({"expire_tickets_next":1})");
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  auto rs = PollOnce();
+  const EventReport* r = Find(rs, "gate-ble", "unlock");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->verdict, "approve");
+  EXPECT_TRUE(r->action.ok) << r->action.detail;
+  EXPECT_NE(r->action.detail.find("fresh ticket"), std::string::npos) << r->action.detail;
+  json dev = Admin("GET", "/_emulator/devices/gate-ble");
+  EXPECT_EQ(dev["state"], "unlocked");
+  ASSERT_EQ(dev["audit"].size(), 2u) << dev.dump();
+  EXPECT_FALSE(dev["audit"][0]["ok"].get<bool>());
+  EXPECT_EQ(dev["audit"][0]["code"], 1109);
+  EXPECT_TRUE(dev["audit"][1]["ok"].get<bool>());
+  EXPECT_NE(dev["audit"][0]["ticket_id"], dev["audit"][1]["ticket_id"]);
+  auto entry = journal_->GetEvent(r->event_id);
+  ASSERT_OK_R(entry);
+  ASSERT_EQ(entry->actions.size(), 1u);  // one action, carried out with the second ticket
+  EXPECT_EQ(entry->actions[0].outcome, "ok");
+
+  // Two dead tickets: two refused calls, then the failure stands (no third try).
+  Admin("POST", "/_emulator/faults", R"({"expire_tickets_next":2})");
+  Inject("room-hotel", "unlock", "astronaut.jpg");
+  rs = PollOnce();
+  r = Find(rs, "room-hotel", "unlock");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->verdict, "approve");
+  EXPECT_TRUE(r->action.sent);
+  EXPECT_FALSE(r->action.ok);
+  EXPECT_NE(r->action.detail.find("ticket invalid (expired)"), std::string::npos)
+      << r->action.detail;
+  dev = Admin("GET", "/_emulator/devices/room-hotel");
+  EXPECT_EQ(dev["state"], "locked");
+  EXPECT_EQ(dev["audit"].size(), 2u) << dev.dump();
+  entry = journal_->GetEvent(r->event_id);
+  ASSERT_OK_R(entry);
+  ASSERT_EQ(entry->actions.size(), 1u);
+  EXPECT_EQ(entry->actions[0].outcome, "failed");
+}
+
 TEST_F(PipelineE2E, TheSameCaptureIsNeverDecidedTwice) {
   Inject("door-wifi", "unlock", "noface.jpg");
   PollOnce();
