@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <ctime>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -34,6 +35,17 @@ std::string Media(const std::string& name) {
   return testing::SourceDir() + "/samples/media/" + name;
 }
 
+// "HH:MM" in UTC, `hours` from now: the e2e rules' time windows are built
+// around the moment the test runs, so they hold at any hour.
+std::string UtcClock(int hours) {
+  const std::time_t t = std::time(nullptr) + static_cast<std::time_t>(hours) * 3600;
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[8];
+  std::strftime(buf, sizeof buf, "%H:%M", &tm);
+  return buf;
+}
+
 class PipelineE2E : public ::testing::Test {
  protected:
   void SetUp() override { StartEmulator(""); }
@@ -44,7 +56,8 @@ class PipelineE2E : public ::testing::Test {
                     {"devices",
                      {{{"id", "door-wifi"}, {"type", "wifi"}},
                       {{"id", "gate-ble"}, {"type", "bluetooth"}},
-                      {{"id", "room-hotel"}, {"type", "zigbee_hotel"}}}}};
+                      {{"id", "room-hotel"}, {"type", "zigbee_hotel"}},
+                      {{"id", "side-door"}, {"type", "bluetooth"}}}}};
     testing::WriteFile(dir_.File("fixture.json"), fixture.dump());
     emulator::ServerOptions o;
     o.fixture_path = dir_.File("fixture.json");
@@ -75,6 +88,9 @@ type = "bluetooth"
 [[devices]]
 id = "room-hotel"
 type = "zigbee_hotel"
+[[devices]]
+id = "side-door"
+type = "bluetooth"
 [[rules]]
 name = "alerts to a person"
 action = "escalate"
@@ -88,8 +104,19 @@ faces = { max = 0 }
 name = "a face"
 action = "approve"
 kind = "unlock"
+devices = ["door-wifi", "gate-ble", "room-hotel"]
+time = { from = ")" + UtcClock(-2) +
+                        R"(", to = ")" + UtcClock(2) + R"(", zone = "UTC" }
 faces = { min = 1, max = 3 }
 analysis = "ok"
+[[rules]]
+name = "side door, later"
+action = "approve"
+kind = "unlock"
+devices = ["side-door"]
+time = { from = ")" + UtcClock(3) +
+                        R"(", to = ")" + UtcClock(5) + R"(", zone = "UTC" }
+faces = { min = 1 }
 )";
     testing::WriteFile(dir_.File("rules.toml"), rules);
     auto cfg = LoadConfig(dir_.File("rules.toml"));
@@ -192,6 +219,7 @@ analysis = "ok"
 };
 
 TEST_F(PipelineE2E, AFaceAtTheDoorOpensTheLock) {
+  // "a face" approves gate-ble within its time window (two hours either side of now).
   Inject("gate-ble", "unlock", "astronaut.jpg");
   auto rs = PollOnce();
   const EventReport* r = Find(rs, "gate-ble", "unlock");
@@ -224,6 +252,21 @@ TEST_F(PipelineE2E, AFaceAtTheDoorOpensTheLock) {
   json faces = json::parse(entry->analysis->faces_json);
   EXPECT_EQ(faces["faces"].size(), static_cast<std::size_t>(r->faces));
   EXPECT_EQ(faces["frames"].size(), 1u);  // a photo is one frame
+}
+
+TEST_F(PipelineE2E, AFaceOutsideTheAllowedWindowIsNotApproved) {
+  // side-door's approve rule holds from 3 to 5 hours from now: a face now
+  // matches no rule, so a person decides and nothing reaches the lock.
+  Inject("side-door", "unlock", "astronaut.jpg");
+  auto rs = PollOnce();
+  const EventReport* r = Find(rs, "side-door", "unlock");
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(r->analysis_ok) << r->error;
+  EXPECT_GE(r->faces, 1);
+  EXPECT_EQ(r->verdict, "escalate");
+  EXPECT_FALSE(r->action.sent);
+  EXPECT_TRUE(AuditEndpoints("side-door").empty());
+  EXPECT_EQ(Admin("GET", "/_emulator/devices/side-door")["state"], "locked");
 }
 
 TEST_F(PipelineE2E, NoFaceIsRejectedAndTheRequestRevoked) {
