@@ -26,6 +26,12 @@ std::string ApproveEndpoint(const DeviceConfig& device, bool has_password) {
   return "";
 }
 
+ActionResult StaleRefusal() {
+  return {"reject", "", false, true,
+          "refused; the capture is stale, so no revoke was sent (it would refuse the lock's "
+          "current request, not this one)"};
+}
+
 Actuator::Actuator(LockApi* api, Journal* journal, bool dry_run)
     : api_(api), journal_(journal), dry_run_(dry_run || api == nullptr) {}
 

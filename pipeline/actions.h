@@ -69,6 +69,11 @@ class Actuator {
   bool dry_run_;
 };
 
+// A refusal of a stale capture (CaptureIsStale): nothing is sent. The lock
+// stopped waiting on that request long ago, and a revoke is per lock: it would
+// refuse whatever request the lock holds now.
+ActionResult StaleRefusal();
+
 // The endpoint Approve would use for a device, or "" when none applies.
 std::string ApproveEndpoint(const DeviceConfig& device, bool has_password);
 

@@ -198,6 +198,18 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
       item->error = NotFound("device " + j.device_id + " is not in the config");
     } else if (j.where == CaptureJob::Where::kLatest && api == nullptr) {
       item->error = InvalidArgument("no cloud configured: cannot ask for the latest capture");
+    } else if (j.where == CaptureJob::Where::kLatest &&
+               CaptureIsStale(std::chrono::system_clock::time_point(
+                                  std::chrono::milliseconds(j.captured_at_ms)),
+                              std::chrono::system_clock::now(),
+                              config_.safety.max_capture_age_seconds)) {
+      // The latest capture now may be a newer request than the one this
+      // event is about: judging it by this event's date would refuse it and
+      // spend its one decision. Not fetched; the newer one has its own event.
+      item->error = InvalidArgument(
+          "the event is older than " + std::to_string(config_.safety.max_capture_age_seconds) +
+          " s (or of unknown time): its request has timed out, and the latest capture may be "
+          "a newer one; not fetched");
     } else if (j.where == CaptureJob::Where::kLatest) {
       auto url = api->GetLatestMediaUrl(j.device_id, j.kind);
       if (url.ok() && url->file_url.empty()) {
@@ -227,7 +239,7 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
                      !j.file_path.empty() ? j.file_path
                      : !j.url.empty()     ? j.url
                                           : j.path,
-                     j.captured_at_ms ? j.captured_at_ms : j.received_at_ms,
+                     j.captured_at_ms,  // 0 = unknown: never approved
                      j.received_at_ms};
       auto id = deps_.journal->BeginEvent(ev);
       if (!id.ok()) {
@@ -511,8 +523,8 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
     Evidence e;
     e.device_id = r.device_id;
     e.kind = f.job.kind;
-    e.captured_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(
-        f.job.captured_at_ms ? f.job.captured_at_ms : f.job.received_at_ms));
+    e.captured_at =  // 0 (unknown) is the epoch: never approved
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(f.job.captured_at_ms));
     e.now = std::chrono::system_clock::now();
     e.analysis_ok = true;
     e.faces = a.faces;
@@ -543,7 +555,13 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
       else
         log::Error(p.status().ToString());
     }
-    r.action = actuator.Carry(r.event_id, *f.device, d.verdict, password ? &*password : nullptr);
+    const bool stale = CaptureIsStale(
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(f.job.captured_at_ms)),
+        std::chrono::system_clock::now(), config_.safety.max_capture_age_seconds);
+    r.action =
+        d.verdict == Verdict::kReject && stale
+            ? StaleRefusal()
+            : actuator.Carry(r.event_id, *f.device, d.verdict, password ? &*password : nullptr);
   }
   if (!a.out_dir.empty()) {
     r.record = a.out_dir + "/record.json";

@@ -52,15 +52,24 @@ std::string ClockText(int second_of_day) {
   return buf;
 }
 
+bool TimeKnown(const Evidence& e) { return e.captured_at != Clock::time_point{}; }
+
 std::int64_t AgeSeconds(const Evidence& e) {
   return std::chrono::floor<std::chrono::seconds>(e.now - e.captured_at).count();
+}
+
+// The local time of day a time window is checked against: the capture's, or
+// the decision's when the capture time is unknown.
+int SecondOfDay(const TimeWindow& w, const Evidence& e) {
+  return w.zone.LocalSecondOfDay(TimeKnown(e) ? e.captured_at : e.now);
 }
 
 // The facts every reason starts with: "unlock request from Front door, 1 face
 // (score 0.93, 120x140 px), 12 s old".
 std::string Facts(const Evidence& e, const DeviceConfig* device) {
   return KindText(e.kind) + " from " + (device ? device->DisplayName() : e.device_id) + ", " +
-         FacesText(e) + ", " + std::to_string(AgeSeconds(e)) + " s old";
+         FacesText(e) + ", " +
+         (TimeKnown(e) ? std::to_string(AgeSeconds(e)) + " s old" : "capture time unknown");
 }
 
 bool InWindow(const TimeWindow& w, int s) {
@@ -108,17 +117,19 @@ bool RuleMatches(const RuleConfig& rule, const Evidence& e, const DeviceConfig* 
       }
     }
   }
-  if (rule.max_age_seconds) {
-    const std::int64_t age = AgeSeconds(e);
-    if (age > *rule.max_age_seconds || e.now + kMaxFutureSkew < e.captured_at) return false;
-  }
-  if (rule.time && !InWindow(*rule.time, rule.time->zone.LocalSecondOfDay(e.captured_at))) {
+  if (rule.max_age_seconds && CaptureIsStale(e.captured_at, e.now, *rule.max_age_seconds))
     return false;
-  }
+  if (rule.time && !InWindow(*rule.time, SecondOfDay(*rule.time, e))) return false;
   return true;
 }
 
 }  // namespace
+
+bool CaptureIsStale(Clock::time_point captured_at, Clock::time_point now, int max_age_seconds) {
+  if (captured_at == Clock::time_point{}) return true;
+  if (now + kMaxFutureSkew < captured_at) return true;
+  return std::chrono::floor<std::chrono::seconds>(now - captured_at).count() > max_age_seconds;
+}
 
 RuleEngine::RuleEngine(Config config) : config_(std::move(config)) {
   for (const auto& r : config_.rules) {
@@ -160,8 +171,8 @@ Decision RuleEngine::Decide(const Evidence& e) {
   }
   std::string matched_text = "rule '" + matched->name + "' matched: " + facts;
   if (matched->time) {
-    matched_text += ", at " + ClockText(matched->time->zone.LocalSecondOfDay(e.captured_at)) + " " +
-                    matched->time->zone.name();
+    matched_text +=
+        ", at " + ClockText(SecondOfDay(*matched->time, e)) + " " + matched->time->zone.name();
   }
   if (matched->action != Verdict::kApprove) {
     return {matched->action, matched->name, matched_text + ": " + Done(matched->action)};
@@ -186,6 +197,10 @@ Decision RuleEngine::Decide(const Evidence& e) {
             "analysis failed" + why + ": never approved; " + would + ": " + Done(on_error)};
   }
   const std::int64_t age = AgeSeconds(e);
+  if (!TimeKnown(e)) {
+    return {Verdict::kReject, matched->name,
+            "capture time unknown: never approved; " + would + ": rejected"};
+  }
   if (e.now + kMaxFutureSkew < e.captured_at) {
     return {Verdict::kReject, matched->name,
             "capture is dated " + std::to_string(-age) +

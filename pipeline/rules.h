@@ -66,8 +66,10 @@ struct FaceObservation {
 struct Evidence {
   std::string device_id;
   MediaKind kind = MediaKind::kUnlockRequest;
-  std::chrono::system_clock::time_point captured_at;  // when the lock took the media
-  std::chrono::system_clock::time_point now;          // when the decision is made
+  // When the lock took the media; the epoch (a default time_point) when
+  // nobody knows, and then the capture is never approved.
+  std::chrono::system_clock::time_point captured_at;
+  std::chrono::system_clock::time_point now;  // when the decision is made
   bool analysis_ok = false;
   std::string analysis_error;  // why analysis failed (no secrets), when !analysis_ok
   std::vector<FaceObservation> faces;
@@ -82,6 +84,15 @@ struct Decision {
 // A capture dated further than this in the future is treated as stale: the
 // clocks disagree and its age is unknown.
 inline constexpr std::chrono::seconds kMaxFutureSkew{30};
+
+// Whether a capture taken at `captured_at` is too old to act on at `now`:
+// older than `max_age_seconds`, dated more than kMaxFutureSkew ahead, or of
+// unknown time (the epoch). The lock has stopped waiting on its request, or
+// nobody can tell that it has not: it is never approved, and a refusal sends
+// no revoke (revoke is per lock: it would refuse whatever request the lock
+// holds now, a newer one).
+bool CaptureIsStale(std::chrono::system_clock::time_point captured_at,
+                    std::chrono::system_clock::time_point now, int max_age_seconds);
 
 // Thread-safe: Decide and DecideForError may be called from any number of
 // threads at once; the rate-limit history is the only mutable state and is

@@ -32,6 +32,7 @@ Poller::Poller(const Config& config, LockApi& api, SubmitFn submit, PollOptions 
 
 bool Poller::PollOne(const DeviceConfig& device, MediaKind kind) {
   const std::string key = device.id + (kind == MediaKind::kAlert ? "|alert" : "|unlock");
+  const std::int64_t asked_ms = NowMs();
   auto url = api_.GetLatestMediaUrl(device.id, kind);
   if (!url.ok()) {
     if (IsBusyError(url.status().api_code())) {
@@ -42,10 +43,15 @@ bool Poller::PollOne(const DeviceConfig& device, MediaKind kind) {
                 std::to_string(b.count() / 1000) + " s");
     } else if (url.status().code() != StatusCode::kNotFound) {
       log::Warn("poll " + device.id + ": " + url.status().ToString());
+    } else {
+      last_answer_ms_[key] = asked_ms;  // answered: nothing in the window
     }
     return false;
   }
   backoff_.erase(key);
+  std::int64_t& last_answer = last_answer_ms_[key];
+  const std::int64_t previous_answer = last_answer;
+  last_answer = asked_ms;
   if (url->file_url.empty() || url->file_path.empty()) return false;  // nothing in the window
   std::string capture_key = key + "|" + url->file_path;
   if (!seen_.insert(capture_key).second) return false;
@@ -57,6 +63,7 @@ bool Poller::PollOne(const DeviceConfig& device, MediaKind kind) {
   job.url = url->file_url;
   job.file_key = url->file_key;
   job.file_path = url->file_path;
+  job.captured_at_ms = previous_answer != 0 ? previous_answer : asked_ms;
   job.capture_key =
       device.id + (kind == MediaKind::kAlert ? "|alert|" : "|unlock|") + url->file_path;
   return submit_(std::move(job));
@@ -134,16 +141,24 @@ Result<CaptureJob> ParseWebhookEvent(const std::string& body) {
   }
   if (j.contains("event_id") && j["event_id"].is_string())
     job.label = j["event_id"].get<std::string>();
-  if (j.contains("t") && j["t"].is_number_integer())
-    job.captured_at_ms = j["t"].get<std::int64_t>();
+  if (!j.contains("t") || !j["t"].is_number_integer() || j["t"].get<std::int64_t>() <= 0)
+    return Corrupt(
+        "event has no t (the capture time, ms since the epoch): it dates the request and "
+        "refuses replays");
+  job.captured_at_ms = j["t"].get<std::int64_t>();
   if (j.contains("file_url")) {
     if (!j["file_url"].is_string() || !j.contains("file_key") || !j["file_key"].is_string())
       return Corrupt("event with file_url needs a file_key");
     job.where = CaptureJob::Where::kUrl;
     job.url = j["file_url"].get<std::string>();
     job.file_key = Secret(j["file_key"].get<std::string>());
-    if (j.contains("file_path") && j["file_path"].is_string())
-      job.file_path = j["file_path"].get<std::string>();
+    // The capture's identity, as the cloud's push gives it: the poller and a
+    // "fetch the latest" event key the same capture by it, so it is never
+    // decided twice.
+    if (!j.contains("file_path") || !j["file_path"].is_string() ||
+        j["file_path"].get<std::string>().empty())
+      return Corrupt("event with file_url needs its file_path too (the capture's identity)");
+    job.file_path = j["file_path"].get<std::string>();
   }
   return job;
 }
@@ -189,6 +204,16 @@ Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(const std::string& h
     auto job = ParseWebhookEvent(req.body);
     if (!job.ok()) return reply(400, job.status().message());
     job->received_at_ms = NowMs();
+    // A signed event is good once, while it is fresh: an older one is a replay
+    // or a delivery so late that its request has timed out on the lock.
+    const std::int64_t age_s = (job->received_at_ms - job->captured_at_ms) / 1000;
+    if (age_s > kWebhookMaxEventAgeSeconds || -age_s > kWebhookMaxEventAgeSeconds) {
+      log::Warn("webhook: refused a signed event dated " + std::to_string(age_s) +
+                " s ago (a replay, a very late delivery or a clock problem)");
+      return reply(400, "event t is " + std::to_string(age_s) + " s from now (limit " +
+                            std::to_string(kWebhookMaxEventAgeSeconds) +
+                            " s): refused as a replay");
+    }
     if (!raw->submit(std::move(job).value())) return reply(503, "stopping");
     reply(202, "queued");
   });

@@ -49,6 +49,12 @@ struct PollOptions {
 // is an event. Polls are spread evenly over the interval; a rate-limit answer
 // (1110/1111/1199) doubles the device's interval up to max_backoff.
 //
+// The cloud does not say when a capture was taken, only that it is from the
+// last 90 seconds. A new capture is dated at this device's previous answered
+// poll (it was not there then, so its age is an upper bound); on the first
+// poll after start, at that poll, and the cloud's 90-second window is then the
+// only bound on its age.
+//
 // Thread-safety: RunOnce/Run on one thread; the LockApi is that thread's.
 class Poller {
  public:
@@ -66,15 +72,23 @@ class Poller {
   PollOptions options_;
   std::set<std::string> seen_;
   std::map<std::string, std::chrono::milliseconds> backoff_;
+  std::map<std::string, std::int64_t>
+      last_answer_ms_;  // device|kind -> start of its last answered poll
 };
+
+// A signed webhook event dated further than this from the receiver's clock is
+// refused (HTTP 400): a replay, or a delivery so late that nothing can be done
+// for its request any more.
+inline constexpr std::int64_t kWebhookMaxEventAgeSeconds = 300;
 
 // An HTTP endpoint (POST /events) for pushed events: JSON
 //   {"event_id": "...", "device_id": "...", "file_type": 1|2 (or "kind": "unlock"|"alert"),
-//    "t": <ms>, optional "file_url" + "file_key" + "file_path"}
+//    "t": <ms, the capture time>, optional "file_url" + "file_key" + "file_path" (all three)}
 // authenticated by `X-Lockpipe-Signature: sha256=<hex HMAC-SHA256(secret, body)>`.
 // Without a media reference the pipeline fetches the device's latest capture.
 // Answers 202 when queued, 401 for a missing or wrong signature, 400 for a
-// malformed event, 503 when the pipeline is stopping.
+// malformed event or one dated more than kWebhookMaxEventAgeSeconds away,
+// 503 when the pipeline is stopping.
 //
 // Thread-safety: Start/Stop from the owner; requests are served on the
 // server's own threads and call `submit` from them.

@@ -65,14 +65,17 @@ int RunBatch(int argc, char** argv) {
           "Processes every capture in a list — decrypt, decode, thumbnails, faces, rules —\n"
           "writes the outputs (under the config's outputs.dir) and a report, and exits.\n"
           "Decisions are journaled; nothing is sent to a lock unless --act is given (and\n"
-          "then a stale capture is still never approved).\n\n"
+          "then a stale capture is still never approved: one whose \"captured_at\" is\n"
+          "more than [safety] max_capture_age_seconds ago, or that has none).\n\n"
           "Each line of the list is a JSON object:\n"
           "  {\"url\": \"https://...\", \"file_key\": \"...\", \"device\": \"front-door\", "
-          "\"kind\": \"unlock\", \"id\": \"a1\"}\n"
+          "\"kind\": \"unlock\", \"id\": \"a1\", \"captured_at\": 1764150000000}\n"
           "  {\"path\": \"captures/0001.enc\", \"key_env\": \"FILE_KEY\", \"device\": "
           "\"front-door\", \"kind\": \"alert\"}\n"
           "A \"path\" with no key is read as plaintext media; relative paths are taken\n"
-          "from the list's folder. Exit status: 0 when every capture was analysed,\n"
+          "from the list's folder; \"captured_at\" is the capture time in ms since the\n"
+          "epoch (optional; without it, rules can refuse or escalate but never approve).\n"
+          "Exit status: 0 when every capture was analysed,\n"
           "1 when any failed (they are in the report), 130 when interrupted.",
           &vm, &rc))
     return rc;

@@ -6,6 +6,7 @@
 #include "base/clock.h"
 #include "pipeline/actions.h"
 #include "pipeline/cli/runtime.h"
+#include "pipeline/rules.h"
 
 namespace lockpipe::cli {
 namespace {
@@ -65,15 +66,22 @@ int RunDecide(int argc, char** argv) {
   if (device == nullptr)
     return Fail(cmd, NotFound(name + ": its device " + entry->event.device_id + " is not in " +
                               runtime.config.source));
-  if (answer == "approve") {
+  const std::int64_t max_s = runtime.config.safety.max_capture_age_seconds;
+  const bool stale = CaptureIsStale(
+      std::chrono::system_clock::time_point(std::chrono::milliseconds(entry->event.captured_at_ms)),
+      std::chrono::system_clock::now(), static_cast<int>(max_s));
+  if (answer == "approve" && stale) {
     // The same staleness rule as the rules' approvals: never open the door
     // for a request the lock has stopped waiting on.
-    const std::int64_t age_ms = NowMs() - entry->event.captured_at_ms;
-    const std::int64_t max_s = runtime.config.safety.max_capture_age_seconds;
-    if (age_ms > max_s * 1000)
-      return Fail(cmd, InvalidArgument(name + ": the request is " + std::to_string(age_ms / 1000) +
-                                       " s old; a request older than " + std::to_string(max_s) +
-                                       " s is never approved (the lock has stopped waiting)"));
+    const std::int64_t captured = entry->event.captured_at_ms;
+    return Fail(cmd,
+                InvalidArgument(name + ": " +
+                                (captured == 0
+                                     ? std::string("the request's capture time is unknown")
+                                     : "the request is " +
+                                           std::to_string((NowMs() - captured) / 1000) + " s old") +
+                                "; a request older than " + std::to_string(max_s) +
+                                " s is never approved (the lock has stopped waiting)"));
   }
 
   if (runtime.config.safety.dry_run)
@@ -94,8 +102,11 @@ int RunDecide(int argc, char** argv) {
   if (Status s = journal.RecordResolution(event_id, resolution); !s.ok()) return Fail(cmd, s);
   Actuator actuator(api->get(), &journal, /*dry_run=*/false);
   const ActionResult result =
-      actuator.Carry(event_id, *device, answer == "approve" ? Verdict::kApprove : Verdict::kReject,
-                     password ? &*password : nullptr);
+      answer == "reject" && stale
+          ? StaleRefusal()
+          : actuator.Carry(event_id, *device,
+                           answer == "approve" ? Verdict::kApprove : Verdict::kReject,
+                           password ? &*password : nullptr);
   // Approving means the door opened; a reject is done once it is journaled,
   // even where the lock type has no revoke call.
   const bool done = answer == "approve" ? result.sent && result.ok : !result.sent || result.ok;

@@ -174,6 +174,27 @@ faces = { min = 1 }
     return r.value("file_path", "");
   }
 
+  // The device's latest unlock capture with its media reference, dated
+  // `seconds_late` before now: a pushed event delivered late.
+  CaptureJob LateJob(const std::string& device, int seconds_late) {
+    auto api = Deps().make_api();
+    EXPECT_TRUE(api.ok());
+    CaptureJob j;
+    if (!api.ok()) return j;
+    auto url = (*api)->GetLatestMediaUrl(device, MediaKind::kUnlockRequest);
+    EXPECT_TRUE(url.ok()) << url.status().ToString();
+    if (!url.ok()) return j;
+    j.where = CaptureJob::Where::kUrl;
+    j.device_id = device;
+    j.source = "webhook";
+    j.label = "late-event";
+    j.url = url->file_url;
+    j.file_key = url->file_key;
+    j.file_path = url->file_path;
+    j.captured_at_ms = NowMs() - seconds_late * 1000LL;
+    return j;
+  }
+
   std::vector<std::string> AuditEndpoints(const std::string& device) {
     json d = Admin("GET", "/_emulator/devices/" + device);
     std::vector<std::string> out;
@@ -343,10 +364,33 @@ TEST_F(PipelineE2E, AWrongKeyFailsClosed) {
 }
 
 TEST_F(PipelineE2E, AStaleCaptureIsNeverApproved) {
+  // A capture delivered with its media reference two minutes after it was
+  // taken: a face, a rule that approves it, and still refused. Refused
+  // without a revoke: the lock stopped waiting on this request long ago, and
+  // a revoke is per lock; it would refuse whatever request the lock holds now.
+  Inject("door-wifi", "unlock", "astronaut.jpg");
+  Pipeline p(config_, PipelineOptions{}, Deps());
+  ASSERT_OK(p.Start());
+  ASSERT_TRUE(p.Submit(LateJob("door-wifi", 120)));
+  p.Finish();
+  ASSERT_EQ(reports_.size(), 1u);
+  EXPECT_TRUE(reports_[0].analysis_ok) << reports_[0].error;
+  EXPECT_GE(reports_[0].faces, 1);
+  EXPECT_EQ(reports_[0].verdict, "reject") << reports_[0].reason;
+  EXPECT_NE(reports_[0].reason.find("s old (limit 90 s): never approved"), std::string::npos)
+      << reports_[0].reason;
+  EXPECT_FALSE(reports_[0].action.sent);
+  EXPECT_TRUE(AuditEndpoints("door-wifi").empty());  // no unlock, and no revoke either
+}
+
+TEST_F(PipelineE2E, ALateFetchTheLatestEventClaimsNoCapture) {
+  // A "fetch the latest" event two minutes late would judge whatever capture
+  // is the latest now, a newer request, by its own date. It is not fetched,
+  // and the newer request is decided on its own.
   Inject("gate-ble", "unlock", "astronaut.jpg");
   Pipeline p(config_, PipelineOptions{}, Deps());
   ASSERT_OK(p.Start());
-  CaptureJob j;  // as a webhook would deliver it, two minutes late
+  CaptureJob j;
   j.where = CaptureJob::Where::kLatest;
   j.device_id = "gate-ble";
   j.source = "webhook";
@@ -355,9 +399,16 @@ TEST_F(PipelineE2E, AStaleCaptureIsNeverApproved) {
   ASSERT_TRUE(p.Submit(std::move(j)));
   p.Finish();
   ASSERT_EQ(reports_.size(), 1u);
-  EXPECT_TRUE(reports_[0].analysis_ok) << reports_[0].error;
-  EXPECT_NE(reports_[0].verdict, "approve") << reports_[0].reason;
+  EXPECT_FALSE(reports_[0].analysis_ok);
+  EXPECT_NE(reports_[0].error.find("not fetched"), std::string::npos) << reports_[0].error;
+  EXPECT_NE(reports_[0].verdict, "approve");
   EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
+  auto rs = PollOnce();
+  const EventReport* r = Find(rs, "gate-ble", "unlock");
+  ASSERT_NE(r, nullptr);
+  EXPECT_FALSE(r->duplicate);
+  EXPECT_EQ(r->verdict, "approve") << r->reason;
+  EXPECT_EQ(AuditEndpoints("gate-ble"), std::vector<std::string>{"password-free/open-door:ok"});
 }
 
 TEST_F(PipelineE2E, AnExpiredTokenMidRunRecovers) {
@@ -413,6 +464,37 @@ TEST_F(PipelineE2E, AnExpiredTicketIsReplacedOnceAndNeverMore) {
   ASSERT_OK_R(entry);
   ASSERT_EQ(entry->actions.size(), 1u);
   EXPECT_EQ(entry->actions[0].outcome, "failed");
+}
+
+TEST_F(PipelineE2E, APolledCaptureIsDatedAtThePreviousPoll) {
+  // The cloud does not say when a capture was taken: a new one is dated at
+  // the previous poll that did not show it, so its age is never understated.
+  auto api = Deps().make_api();
+  ASSERT_OK_R(api);
+  std::vector<CaptureJob> jobs;
+  auto submit = [&](CaptureJob j) {
+    jobs.push_back(std::move(j));
+    return true;
+  };
+  Poller poller(config_, **api, submit, PollOptions{});
+  const std::int64_t before_first_poll = NowMs();
+  poller.RunOnce();
+  EXPECT_TRUE(jobs.empty());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const std::int64_t before_inject = NowMs();
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  poller.RunOnce();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_GE(jobs[0].captured_at_ms, before_first_poll);
+  EXPECT_LT(jobs[0].captured_at_ms, before_inject);  // at or before the capture
+  // The first poll after a start has nothing earlier: the cloud's 90 s
+  // window is then the only bound, and the capture is dated at that poll.
+  jobs.clear();
+  Poller restarted(config_, **api, submit, PollOptions{});
+  const std::int64_t before_restart_poll = NowMs();
+  restarted.RunOnce();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_GE(jobs[0].captured_at_ms, before_restart_poll);
 }
 
 TEST_F(PipelineE2E, TheSameCaptureIsNeverDecidedTwice) {
@@ -476,6 +558,19 @@ TEST_F(PipelineE2E, TheWebhookPathOpensTheLockAndRefusesBadSignatures) {
   EXPECT_EQ(post(event, ""), 401);
   EXPECT_EQ(post(event, "sha256=" + std::string(64, '0')), 401);
   EXPECT_EQ(post(event, "sha256=" + tuya::HmacSha256HexUpper("another secret", event)), 401);
+  // Well signed but refused: no date, too old (a replay), and a media
+  // reference without the capture's file_path (its identity).
+  auto signed_post = [&](const std::string& body) {
+    return post(body, "sha256=" + tuya::HmacSha256HexUpper(secret, body));
+  };
+  EXPECT_EQ(signed_post(R"({"event_id":"e2","device_id":"gate-ble","file_type":1})"), 400);
+  EXPECT_EQ(signed_post(R"({"event_id":"e3","device_id":"gate-ble","file_type":1,"t":)" +
+                        std::to_string(NowMs() - 600'000) + "}"),
+            400);
+  EXPECT_EQ(signed_post(R"({"device_id":"gate-ble","file_type":1,"file_url":"http://x/y.jpg",)"
+                        R"("file_key":"k","t":)" +
+                        std::to_string(NowMs()) + "}"),
+            400);
 
   // The emulator pushes the event itself when a capture arrives, signed.
   server_.reset();
@@ -629,14 +724,8 @@ TEST_F(DecideE2E, WhatCannotBeAnsweredIsRefusedAndNothingIsSent) {
   Inject("gate-ble", "unlock", "astronaut.jpg");
   Pipeline p(config_, PipelineOptions{}, Deps());
   ASSERT_OK(p.Start());
-  CaptureJob j;
-  j.where = CaptureJob::Where::kLatest;
-  j.device_id = "gate-ble";
-  j.source = "webhook";
-  j.label = "late-event";
-  j.captured_at_ms = NowMs() - 120'000;
   reports_.clear();
-  ASSERT_TRUE(p.Submit(std::move(j)));
+  ASSERT_TRUE(p.Submit(LateJob("gate-ble", 120)));
   p.Finish();
   ASSERT_EQ(reports_.size(), 1u);
   ASSERT_EQ(reports_[0].verdict, "escalate");
