@@ -104,6 +104,15 @@ Pipeline::Pipeline(const Config& config, PipelineOptions options, PipelineDeps d
     options_.analyze_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   if (options_.fetch_threads <= 0) options_.fetch_threads = 1;
   if (options_.video_thumbnails <= 0) options_.video_thumbnails = config_.outputs.thumbnail_count;
+  if (Journal* journal = deps_.journal; journal != nullptr) {
+    // Rate limits remember what the journal remembers: earlier runs, other processes.
+    rules_.SetApprovalCounter([journal](const std::string& device_id,
+                                        std::chrono::system_clock::time_point since) {
+      return journal->CountDecisions(
+          device_id, "approve",
+          std::chrono::duration_cast<std::chrono::milliseconds>(since.time_since_epoch()).count());
+    });
+  }
 }
 
 Pipeline::~Pipeline() {

@@ -105,7 +105,7 @@ struct EventReport {
 struct PipelineOptions {
   int fetch_threads = 2;
   int analyze_threads = 0;         // 0 = one per core
-  std::size_t queue_capacity = 0;  // 0 = twice the threads of the stage after it
+  std::size_t queue_capacity = 0;  // per queue; 0 = 4
   bool write_outputs = true;       // thumbnails, contact sheets, records (per config.outputs)
   bool act = true;                 // false: decide and journal, never call the lock API
   int video_thumbnails = 0;        // 0 = config.outputs.thumbnail_count

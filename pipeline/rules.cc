@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "base/log.h"
+
 namespace lockpipe {
 
 namespace {
@@ -144,11 +146,21 @@ bool RuleEngine::RateLimited(const std::string& device_id, const RateLimit& limi
   // Caller holds mu_.
   *recent = 0;
   const auto it = approvals_.find(device_id);
-  if (it == approvals_.end()) return false;
   // Approvals dated after `now` (another thread ran ahead) count too: when in
   // doubt, fewer approvals.
   const auto from = now - std::chrono::seconds(limit.per_seconds);
-  *recent = static_cast<int>(std::distance(it->second.upper_bound(from), it->second.end()));
+  if (it != approvals_.end())
+    *recent = static_cast<int>(std::distance(it->second.upper_bound(from), it->second.end()));
+  if (counter_) {
+    auto remembered = counter_(device_id, from);
+    if (!remembered.ok()) {
+      log::Warn("rate limit of " + device_id + ": cannot count earlier approvals (" +
+                remembered.status().ToString() + "); treated as reached");
+      *recent = std::max(*recent, limit.count);
+    } else {
+      *recent = std::max(*recent, static_cast<int>(std::min<std::int64_t>(*remembered, 1 << 30)));
+    }
+  }
   return *recent >= limit.count;
 }
 

@@ -43,6 +43,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -107,6 +108,14 @@ class RuleEngine {
   // approval is recorded for the device's rate limit before returning.
   Decision Decide(const Evidence& evidence);
 
+  // Approvals of a device since a time, as a longer memory than this
+  // engine's (the journal: earlier runs, other processes). A rate limit counts
+  // the larger of that and the engine's own count; a counter that fails
+  // counts as the limit reached (fail closed: escalate). Set before deciding.
+  using ApprovalCounter = std::function<Result<std::int64_t>(
+      const std::string& device_id, std::chrono::system_clock::time_point since)>;
+  void SetApprovalCounter(ApprovalCounter counter) { counter_ = std::move(counter); }
+
   // The decision when something failed before a decision could be made
   // (fetch, decrypt, decode, analysis crash, ...): safety.on_error, never
   // approve. The reason names the device and the error's message.
@@ -119,6 +128,7 @@ class RuleEngine {
                    std::chrono::system_clock::time_point now, int* recent) const;
 
   const Config config_;
+  ApprovalCounter counter_;
   // The longest rate-limit window of any rule: how much history to keep.
   std::chrono::seconds max_window_{0};
   mutable std::mutex mu_;

@@ -497,6 +497,35 @@ TEST_F(PipelineE2E, APolledCaptureIsDatedAtThePreviousPoll) {
   EXPECT_GE(jobs[0].captured_at_ms, before_restart_poll);
 }
 
+TEST_F(PipelineE2E, ARateLimitHoldsAcrossRestarts) {
+  // One approval an hour at the gate. Each PollOnce is a new pipeline (a
+  // restart); the journal remembers the first approval.
+  const auto bytes = testing::ReadFile(dir_.File("rules.toml"));
+  std::string rules(bytes.begin(), bytes.end());
+  rules.insert(rules.find("[[rules]]"),
+               "[[rules]]\nname = \"gate once an hour\"\naction = \"approve\"\n"
+               "kind = \"unlock\"\ndevices = [\"gate-ble\"]\nfaces = { min = 1 }\n"
+               "rate_limit = { count = 1, per_seconds = 3600 }\n");
+  testing::WriteFile(dir_.File("rules.toml"), rules);
+  auto cfg = LoadConfig(dir_.File("rules.toml"));
+  ASSERT_OK_R(cfg);
+  config_ = std::move(cfg).value();
+
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  auto rs = PollOnce();
+  const EventReport* r = Find(rs, "gate-ble", "unlock");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->verdict, "approve") << r->reason;
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  rs = PollOnce();
+  r = Find(rs, "gate-ble", "unlock");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->verdict, "escalate") << r->reason;
+  EXPECT_NE(r->reason.find("already had 1 approvals in the last 3600 s"), std::string::npos)
+      << r->reason;
+  EXPECT_EQ(AuditEndpoints("gate-ble"), std::vector<std::string>{"password-free/open-door:ok"});
+}
+
 TEST_F(PipelineE2E, TheSameCaptureIsNeverDecidedTwice) {
   Inject("door-wifi", "unlock", "noface.jpg");
   PollOnce();

@@ -404,6 +404,40 @@ TEST(RulesTest, RateLimitCountsApprovalsOfEveryRule) {
   EXPECT_EQ(engine.Decide(Good()).verdict, Verdict::kEscalate);
 }
 
+TEST(RulesTest, RateLimitRemembersWhatTheCounterRemembers) {
+  // A fresh engine (a restart) is told of earlier approvals by the journal.
+  RuleEngine engine =
+      MakeEngine(Rule("family", "approve", "rate_limit = { count = 2, per_seconds = 600 }"));
+  std::int64_t remembered = 2;
+  Clock::time_point asked_since{};
+  engine.SetApprovalCounter(
+      [&](const std::string& device, Clock::time_point since) -> Result<std::int64_t> {
+        asked_since = since;
+        return device == "front" ? remembered : 0;
+      });
+  Evidence e = Good();
+  Decision d = engine.Decide(e);
+  EXPECT_EQ(d.verdict, Verdict::kEscalate);
+  EXPECT_NE(d.reason.find("already had 2 approvals in the last 600 s"), std::string::npos)
+      << d.reason;
+  EXPECT_EQ(asked_since, e.now - 600s);
+  e.device_id = "gate";
+  EXPECT_EQ(engine.Decide(e).verdict, Verdict::kApprove);
+  // The larger of the two counts: the engine's own approvals count too.
+  remembered = 0;
+  e.device_id = "front";
+  EXPECT_EQ(engine.Decide(e).verdict, Verdict::kApprove);
+  EXPECT_EQ(engine.Decide(e).verdict, Verdict::kApprove);
+  EXPECT_EQ(engine.Decide(e).verdict, Verdict::kEscalate);
+  // A counter that fails counts as the limit reached: escalate, never approve.
+  RuleEngine failing =
+      MakeEngine(Rule("family", "approve", "rate_limit = { count = 5, per_seconds = 600 }"));
+  failing.SetApprovalCounter([](const std::string&, Clock::time_point) -> Result<std::int64_t> {
+    return IoError("journal: database is locked");
+  });
+  EXPECT_EQ(failing.Decide(Good()).verdict, Verdict::kEscalate);
+}
+
 TEST(RulesTest, ConcurrentDecideKeepsRateLimitExact) {
   RuleEngine engine =
       MakeEngine(Rule("family", "approve", "rate_limit = { count = 25, per_seconds = 3600 }"));
