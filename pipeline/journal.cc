@@ -782,6 +782,24 @@ Result<std::vector<JournalEntry>> Journal::ListEvents(const EventFilter& f) {
   return list;
 }
 
+Result<std::vector<JournalEntry>> Journal::UndecidedEvents(std::int64_t received_before_ms,
+                                                           int limit) {
+  std::lock_guard lock(mu_);
+  const std::string sql = std::string("SELECT ") + kEventColumns +
+                          " FROM events WHERE received_at_ms < ?1 "
+                          "AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.event_id = events.id) "
+                          "ORDER BY id LIMIT ?2";
+  ASSIGN_OR_RETURN(auto st, Stmt::Prepare(db_.get(), path_, sql.c_str()));
+  st.Bind(1, received_before_ms).Bind(2, static_cast<std::int64_t>(limit));
+  std::vector<JournalEntry> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, st.Step("listing undecided events"));
+    if (!row) break;
+    out.push_back(ReadEvent(st));
+  }
+  return out;
+}
+
 Result<std::map<std::string, std::int64_t>> Journal::CountVerdicts() {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(auto st,

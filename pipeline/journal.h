@@ -212,6 +212,10 @@ class Journal {
   // send anything: then each is a call whose result was lost in a crash. With
   // include_reported, also those already marked "unknown".
   Result<std::vector<ActionRecord>> UnknownOutcomes(bool include_reported = false);
+  // Events received before `received_before_ms` that have no decision: the
+  // process stopped between journaling the capture and deciding it (nothing
+  // was sent for them). Oldest first, at most `limit`; event records only.
+  Result<std::vector<JournalEntry>> UndecidedEvents(std::int64_t received_before_ms, int limit);
 
   // Records that an intent without outcome was reported as "unknown" (it is
   // never resent; it no longer appears in UnknownOutcomes()). kNotFound for an

@@ -99,7 +99,7 @@ int RunBatch(int argc, char** argv) {
   auto rt = MakeRuntime(vm, /*need_cloud=*/vm.count("act") > 0);
   if (!rt.ok()) return Fail(cmd, rt.status());
   Runtime& r = **rt;
-  if (r.journal) ReportUnknownOutcomes(*r.journal);
+  if (r.journal) ReportInterruptedWork(*r.journal);
   PipelineOptions popts = PipelineOptionsFrom(vm);
   popts.act = vm.count("act") > 0;
   popts.write_outputs = !vm.count("no-outputs");

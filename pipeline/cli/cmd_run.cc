@@ -70,7 +70,7 @@ int RunRun(int argc, char** argv) {
   auto rt = MakeRuntime(vm, /*need_cloud=*/true);
   if (!rt.ok()) return Fail(cmd, rt.status());
   Runtime& r = **rt;
-  if (r.journal) ReportUnknownOutcomes(*r.journal);
+  if (r.journal) ReportInterruptedWork(*r.journal);
   const bool as_json = vm.count("json") > 0;
   std::mutex out_mu;
   r.deps.on_report = [&](const EventReport& e) {

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "base/clock.h"
 #include "base/log.h"
 
 namespace lockpipe::cli {
@@ -37,14 +38,31 @@ void AddRuntimeOptions(po::options_description& options) {
       "json", "print one JSON object per capture instead of a readable line");
 }
 
-void ReportUnknownOutcomes(Journal& journal) {
+void ReportInterruptedWork(Journal& journal) {
+  // Younger than this may be another process's work in flight (a door call
+  // gives up well before), not a stop.
+  const std::int64_t settled_before = NowMs() - 60'000;
   auto unknown = journal.UnknownOutcomes();
-  if (!unknown.ok()) return;
-  for (const auto& a : *unknown) {
-    log::Warn("journal: action " + std::to_string(a.id) + " (" + a.action + " " + a.device_id +
-              " via " + a.endpoint +
-              ") has no recorded outcome: it may or may not have reached the lock; not resent");
-    (void)journal.MarkUnknown(a.id);
+  if (unknown.ok()) {
+    for (const auto& a : *unknown) {
+      if (a.intent_at_ms >= settled_before) continue;
+      log::Warn("journal: action " + std::to_string(a.id) + " (" + a.action + " " + a.device_id +
+                " via " + a.endpoint +
+                ") has no recorded outcome: it may or may not have reached the lock; not resent");
+      (void)journal.MarkUnknown(a.id);
+    }
+  }
+  constexpr int kShown = 20;
+  auto undecided = journal.UndecidedEvents(settled_before, kShown + 1);
+  if (undecided.ok() && !undecided->empty()) {
+    std::string ids;
+    for (std::size_t i = 0; i < undecided->size() && i < kShown; ++i)
+      ids += (i ? ", " : "") + std::to_string((*undecided)[i].id);
+    if (undecided->size() > kShown) ids += ", ...";
+    log::Warn("journal: event(s) " + ids +
+              " were journaled but never decided (lockpipe stopped before deciding them); "
+              "nothing was sent for them, and they are not decided again "
+              "(lockpipe journal show ID)");
   }
 }
 

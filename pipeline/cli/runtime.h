@@ -35,12 +35,14 @@ void AddRuntimeOptions(po::options_description& options);
 Result<std::unique_ptr<Runtime>> MakeRuntime(const po::variables_map& vm, bool need_cloud);
 PipelineOptions PipelineOptionsFrom(const po::variables_map& vm);
 
-// At a pipeline's start, before it sends anything: every intent without an
-// outcome is a call whose result a crash lost. Logs each and marks it
-// "unknown" (never resent). Only the program that owns the journal's pipeline
-// may do this - `lockpipe decide` beside a running pipeline must not take its
-// calls in flight for lost ones.
-void ReportUnknownOutcomes(Journal& journal);
+// At a pipeline's start, before it sends anything, what a stop left behind:
+// every intent without an outcome is a call whose result was lost (logged and
+// marked "unknown", never resent), and every capture journaled but never
+// decided is named (nothing was sent for it; it is not decided again). Only
+// work older than a minute: younger may be another process's, in flight.
+// Only run and batch do this - `lockpipe decide` beside a running pipeline
+// must not take its calls in flight for lost ones.
+void ReportInterruptedWork(Journal& journal);
 
 // One line a person reads, for a finished capture.
 std::string DescribeReport(const EventReport& r);

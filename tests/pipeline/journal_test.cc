@@ -370,6 +370,27 @@ TEST(JournalTest, AVersionOneJournalIsMigrated) {
   ASSERT_TRUE(e->resolution.has_value());
 }
 
+TEST(JournalTest, UndecidedEventsAreTheOnesAStopLeftBehind) {
+  TempDir dir;
+  auto j = MustOpen(dir.File("j.db"));
+  auto decided = j->BeginEvent(Event("a"));
+  ASSERT_OK_R(decided);
+  ASSERT_OK(j->RecordDecision(**decided, {"reject", "nobody", "no face", false, 1700000001000}));
+  auto stopped = j->BeginEvent(Event("b"));
+  ASSERT_OK_R(stopped);
+  EventRecord fresh = Event("c");
+  fresh.received_at_ms = 1700000100000;  // still in flight at the time asked about
+  ASSERT_OK_R(j->BeginEvent(fresh));
+  auto undecided = j->UndecidedEvents(1700000050000, 10);
+  ASSERT_OK_R(undecided);
+  ASSERT_EQ(undecided->size(), 1u);
+  EXPECT_EQ((*undecided)[0].id, **stopped);
+  EXPECT_EQ((*undecided)[0].event.capture_key, "b");
+  auto later = j->UndecidedEvents(1700000200000, 1);  // the limit holds
+  ASSERT_OK_R(later);
+  EXPECT_EQ(later->size(), 1u);
+}
+
 TEST(JournalTest, IntentWithoutOutcomeIsUnknownAfterCrash) {
   TempDir dir;
   const std::string path = dir.File("j.db");
