@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -45,8 +46,10 @@ AtomicFile::~AtomicFile() { Abandon(); }
 
 AtomicFile::AtomicFile(AtomicFile&& other) noexcept
     : path_(std::move(other.path_)),
+      target_(std::move(other.target_)),
       temp_path_(std::move(other.temp_path_)),
       fd_(other.fd_),
+      in_place_(other.in_place_),
       sync_(other.sync_) {
   other.fd_ = -1;
   other.temp_path_.clear();
@@ -56,8 +59,10 @@ AtomicFile& AtomicFile::operator=(AtomicFile&& other) noexcept {
   if (this != &other) {
     Abandon();
     path_ = std::move(other.path_);
+    target_ = std::move(other.target_);
     temp_path_ = std::move(other.temp_path_);
     fd_ = other.fd_;
+    in_place_ = other.in_place_;
     sync_ = other.sync_;
     other.fd_ = -1;
     other.temp_path_.clear();
@@ -74,13 +79,32 @@ Result<AtomicFile> AtomicFile::Create(const std::string& path, unsigned mode, Sy
     return f;
   }
   if (path.empty()) return InvalidArgument("output path is empty");
+  f.target_ = path;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return InvalidArgument(path + ": is a folder; name a file");
+    if (!S_ISREG(st.st_mode)) {
+      const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return IoError(path + ": cannot open for writing: " + ErrnoText(errno));
+      f.fd_ = fd;
+      f.in_place_ = true;
+      return f;
+    }
+    if (char* real = ::realpath(path.c_str(), nullptr); real != nullptr) {
+      f.target_ = real;  // through a symlink: replace the file, keep the link
+      std::free(real);
+    }
+  }
   std::string dir = ".";
-  std::string base = path;
-  if (auto slash = path.rfind('/'); slash != std::string::npos) {
-    dir = slash == 0 ? "/" : path.substr(0, slash);
-    base = path.substr(slash + 1);
+  std::string base = f.target_;
+  if (auto slash = f.target_.rfind('/'); slash != std::string::npos) {
+    dir = slash == 0 ? "/" : f.target_.substr(0, slash);
+    base = f.target_.substr(slash + 1);
   }
   if (base.empty()) return InvalidArgument(path + ": output path names a folder, not a file");
+  // "." + base + ".tmp-XXXXXXXX" must fit a file name (255 bytes) too.
+  constexpr std::size_t kTempExtra = 1 + 13;
+  if (base.size() + kTempExtra > 255) base.resize(255 - kTempExtra);
   std::random_device rd;
   for (int attempt = 0; attempt < 16; ++attempt) {
     char suffix[32];
@@ -125,7 +149,7 @@ Status AtomicFile::Commit() {
     fd_ = -1;
     return Status::Ok();
   }
-  if (sync_ == Sync::kData && ::fdatasync(fd_) != 0 && errno != EINVAL) {
+  if (sync_ == Sync::kData && ::fdatasync(fd_) != 0 && errno != EINVAL && errno != EROFS) {
     int err = errno;
     Abandon();
     return IoError(path_ + ": fsync failed: " + ErrnoText(err));
@@ -137,7 +161,8 @@ Status AtomicFile::Commit() {
     return IoError(path_ + ": close failed: " + ErrnoText(err));
   }
   fd_ = -1;
-  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+  if (in_place_) return Status::Ok();
+  if (::rename(temp_path_.c_str(), target_.c_str()) != 0) {
     int err = errno;
     Abandon();
     return IoError(path_ + ": cannot move output into place: " + ErrnoText(err));

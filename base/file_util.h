@@ -41,7 +41,10 @@ class AtomicFile {
 
   // Opens a temporary file next to `path` ("-" = stdout). `mode` is the
   // permission the final file gets (before umask); `sync` whether Commit()
-  // fsyncs the data before the rename.
+  // fsyncs the data before the rename. A symlink to a file has the file it
+  // points to replaced (the link stays). An existing device, pipe or socket
+  // (/dev/null, /dev/stdout, a FIFO) is written in place: it cannot be
+  // replaced, and must never be. A folder is refused.
   static Result<AtomicFile> Create(const std::string& path, unsigned mode = 0644,
                                    Sync sync = Sync::kNone);
 
@@ -57,8 +60,10 @@ class AtomicFile {
 
  private:
   std::string path_;
+  std::string target_;  // what the rename replaces: path_, or the file a symlink names
   std::string temp_path_;
   int fd_ = -1;
+  bool in_place_ = false;  // a device, pipe or socket, written directly
   Sync sync_ = Sync::kNone;
 };
 
