@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/file_util.h"
+#include "base/json_text.h"
 #include "base/log.h"
 #include "decoders/media_container.h"
 #include "emulator/fixture.h"
@@ -302,7 +303,7 @@ struct Server::Impl {
     json out = CaptureJson(c);
     out["event_id"] = c.event_id;
     captures.push_back(std::move(c));
-    if (!options.webhook_url.empty()) EnqueueHook(event.dump());
+    if (!options.webhook_url.empty()) EnqueueHook(JsonText(event));
     return out;
   }
 
@@ -403,7 +404,7 @@ struct Server::Impl {
              {"t", WallMs()},
              {"tid", RandomHex(32)}};
     }
-    std::string body = env.dump();
+    std::string body = JsonText(env);
     // A cut-off answer, as a proxy or a crashing backend produces.
     if (malformed) body = body.substr(0, std::max<std::size_t>(1, body.size() / 2));
     res.status = http_status;
@@ -829,7 +830,7 @@ struct Server::Impl {
   // --------------------------------------------------------------- admin
   static void AdminJson(httplib::Response& res, int status, const json& j) {
     res.status = status;
-    res.set_content(j.dump(2) + "\n", "application/json");
+    res.set_content(JsonText(j, 2) + "\n", "application/json");
   }
   static void AdminError(httplib::Response& res, int status, const std::string& msg) {
     AdminJson(res, status, {{"error", msg}});
@@ -1219,7 +1220,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
     log::Error("emulator: " + req.method + " " + req.path + ": " + what);
     res.status = 500;
     res.set_content(
-        json({{"success", false}, {"code", 500}, {"msg", kSystemError}, {"t", WallMs()}}).dump(),
+        JsonText(json({{"success", false}, {"code", 500}, {"msg", kSystemError}, {"t", WallMs()}})),
         "application/json");
   });
   impl->RegisterRoutes();

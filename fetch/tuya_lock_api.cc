@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/json_text.h"
 #include "fetch/tuya_sign.h"
 
 namespace lockpipe {
@@ -53,7 +54,7 @@ Status TuyaLockApi::CallExpectTrue(const ApiRequest& request) {
   if (result.is_boolean() && result.get<bool>()) return Status::Ok();
   return Status(StatusCode::kApiError,
                 Where(request) + ": the server answered success but result is " +
-                    (result.is_null() ? std::string("missing") : result.dump()) + " (not done)")
+                    (result.is_null() ? std::string("missing") : JsonText(result)) + " (not done)")
       .set_http_status(200);
 }
 
@@ -84,7 +85,7 @@ Status TuyaLockApi::SetRemoteUnlockSwitch(const std::string& device_id, const st
   return CallExpectTrue({"POST",
                          DevicePath("/v1.0/devices/", device_id, "/door-lock/remote-unlock/config"),
                          {},
-                         body.dump(),
+                         JsonText(body),
                          false});
 }
 
@@ -124,7 +125,7 @@ Status TuyaLockApi::UnlockWithPassword(const std::string& device_id, const Ticke
   ASSIGN_OR_RETURN(std::string enc, tuya::EncryptDoorPassword(password, *key));
   nlohmann::json body = {
       {"password", enc}, {"password_type", "ticket"}, {"ticket_id", ticket.ticket_id}};
-  return CallExpectTrue({"POST", path, {}, body.dump(), true});
+  return CallExpectTrue({"POST", path, {}, JsonText(body), true});
 }
 
 Status TuyaLockApi::PasswordFreeUnlock(const std::string& device_id, const std::string& ticket_id) {
@@ -133,7 +134,7 @@ Status TuyaLockApi::PasswordFreeUnlock(const std::string& device_id, const std::
       {"POST",
        DevicePath("/v1.0/devices/", device_id, "/door-lock/password-free/open-door"),
        {},
-       body.dump(),
+       JsonText(body),
        true});
 }
 
@@ -144,7 +145,7 @@ Status TuyaLockApi::PasswordFreeUnlockChannel(const std::string& device_id,
       {"POST",
        DevicePath("/v1.1/devices/", device_id, "/door-lock/password-free/open-door"),
        {},
-       body.dump(),
+       JsonText(body),
        true});
 }
 
@@ -154,7 +155,7 @@ Status TuyaLockApi::RevokePasswordFree(const std::string& device_id, RevokeReaso
       {"PUT",
        DevicePath("/v1.0/devices/", device_id, "/door-lock/password-free/open-door/cancel"),
        {},
-       body.dump(),
+       JsonText(body),
        false});
 }
 
@@ -165,7 +166,7 @@ Status TuyaLockApi::DoorOperate(const std::string& device_id, const std::string&
       {"POST",
        DevicePath("/v1.0/smart-lock/devices/", device_id, "/password-free/door-operate"),
        {},
-       body.dump(),
+       JsonText(body),
        true});
 }
 

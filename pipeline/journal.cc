@@ -10,6 +10,7 @@
 
 #include "base/clock.h"
 #include "base/file_util.h"
+#include "base/json_text.h"
 #include "base/log.h"
 
 namespace lockpipe {
@@ -412,7 +413,7 @@ Status Journal::RecordAnalysis(std::int64_t event_id, const AnalysisRecord& a) {
   if (!a.faces_json.empty() && !nlohmann::json::accept(a.faces_json))
     return InvalidArgument("journal event " + std::to_string(event_id) +
                            ": faces_json is not valid JSON");
-  const std::string thumbs = nlohmann::json(a.thumbnail_paths).dump();
+  const std::string thumbs = JsonText(nlohmann::json(a.thumbnail_paths));
   std::lock_guard lock(mu_);
   sqlite3* db = db_.get();
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db, path_));

@@ -6,6 +6,7 @@
 
 #include "base/clock.h"
 #include "base/file_util.h"
+#include "base/json_text.h"
 #include "base/log.h"
 #include "decoders/media_container.h"
 #include "decoders/media_decoder.h"
@@ -480,7 +481,7 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
         {"evidence_frame", best},
         {"faces", frames.empty() ? nlohmann::json::array() : frames[best]["faces"]},
         {"frames", frames}};
-    AnalysisRecord rec{r.analysis_ok,   r.error,      faces_json.dump(), r.thumbnails,
+    AnalysisRecord rec{r.analysis_ok,   r.error,      JsonText(faces_json), r.thumbnails,
                        r.contact_sheet, r.media_type, r.duration_s};
     if (auto s = deps_.journal->RecordAnalysis(r.event_id, rec); !s.ok())
       log::Error("journal: " + s.ToString());
@@ -574,7 +575,7 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
   }
   if (!a.out_dir.empty()) {
     r.record = a.out_dir + "/record.json";
-    if (auto s = WriteFileAtomically(r.record, r.ToJson().dump(2) + "\n"); !s.ok()) {
+    if (auto s = WriteFileAtomically(r.record, JsonText(r.ToJson(), 2) + "\n"); !s.ok()) {
       log::Error("outputs: " + s.ToString());
       r.record.clear();
     }

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "base/json_text.h"
 #include "base/log.h"
 #include "fetch/tuya_client.h"
 #include "fetch/tuya_sign.h"
@@ -192,7 +193,7 @@ Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(const std::string& h
   raw->server.Post("/events", [raw](const httplib::Request& req, httplib::Response& res) {
     auto reply = [&](int status, const std::string& msg) {
       res.status = status;
-      res.set_content(nlohmann::json{{"ok", status == 202}, {"message", msg}}.dump(),
+      res.set_content(JsonText(nlohmann::json{{"ok", status == 202}, {"message", msg}}),
                       "application/json");
     };
     std::string sig = req.get_header_value("X-Lockpipe-Signature");

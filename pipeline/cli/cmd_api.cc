@@ -5,6 +5,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "base/json_text.h"
 #include "base/log.h"
 #include "fetch/credentials.h"
 #include "fetch/tuya_lock_api.h"
@@ -54,7 +55,7 @@ Result<bool> ParseBool(const std::string& name, const std::string& v) {
 }
 
 void Print(const nlohmann::json& j) {
-  std::cout << (::isatty(STDOUT_FILENO) ? j.dump(2) : j.dump()) << "\n";
+  std::cout << (::isatty(STDOUT_FILENO) ? JsonText(j, 2) : JsonText(j)) << "\n";
 }
 
 int Run(int argc, char** argv) {

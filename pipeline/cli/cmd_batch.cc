@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "base/file_util.h"
+#include "base/json_text.h"
 #include "base/log.h"
 #include "pipeline/cli/runtime.h"
 #include "pipeline/sources.h"
@@ -119,9 +120,9 @@ int RunBatch(int argc, char** argv) {
   r.deps.on_report = [&](const EventReport& e) {
     std::lock_guard<std::mutex> lock(mu);
     ++done;
-    if (report && report_status.ok()) report_status = report->Write(e.ToJson().dump() + "\n");
+    if (report && report_status.ok()) report_status = report->Write(JsonText(e.ToJson()) + "\n");
     if (as_json)
-      std::cout << e.ToJson().dump() << "\n";
+      std::cout << JsonText(e.ToJson()) << "\n";
     else if (!tty)
       std::cout << DescribeReport(e) << "\n";
     else if (!e.analysis_ok && !e.duplicate)
@@ -166,7 +167,7 @@ int RunBatch(int argc, char** argv) {
                               {"lock_calls_failed", st.actions_failed},
                               {"interrupted", signals.fired()}}}};
   if (report) {
-    if (report_status.ok()) report_status = report->Write(summary.dump() + "\n");
+    if (report_status.ok()) report_status = report->Write(JsonText(summary) + "\n");
     if (report_status.ok()) report_status = report->Commit();
     if (!report_status.ok()) return Fail(cmd, report_status);
   }

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "base/json_text.h"
 #include "pipeline/actions.h"
 #include "pipeline/cli/runtime.h"
 #include "pipeline/rules.h"
@@ -47,7 +48,10 @@ int RunDecide(int argc, char** argv) {
   const std::string by = vm["by"].as<std::string>();
   if (answer != "approve" && answer != "reject")
     return UsageError(cmd, "the answer must be approve or reject, not '" + answer + "'");
-  if (by.empty()) return UsageError(cmd, "--by must name who answers");
+  if (by.find_first_not_of(" \t\r\n") == std::string::npos)
+    return UsageError(cmd, "--by must name who answers (it is journaled with the answer)");
+  if (!IsUtf8(by) || !IsUtf8(vm["reason"].as<std::string>()))
+    return UsageError(cmd, "--by and --reason must be text (UTF-8)");
 
   // The journal must be the pipeline's: opening a mistyped path would create
   // an empty one and answer "no event".
@@ -122,7 +126,7 @@ int RunDecide(int argc, char** argv) {
                                   {"sent", result.sent},
                                   {"ok", result.ok},
                                   {"detail", result.detail}}}};
-    std::cout << out.dump() << "\n";
+    std::cout << JsonText(out) << "\n";
   } else {
     std::cout << "[" << (answer == "approve" ? "APPROVE" : "REJECT") << "] "
               << device->DisplayName() << " (" << LockTypeName(device->type) << ") #" << event_id

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/file_util.h"
+#include "base/json_text.h"
 #include "decoders/media_container.h"
 #include "decoders/media_decoder.h"
 #include "pipeline/cli/command.h"
@@ -227,7 +228,7 @@ int RunDetect(int argc, char** argv) {
       jframes.push_back(std::move(jf));
     }
     doc["frames"] = std::move(jframes);
-    std::cout << doc.dump(2) << "\n";
+    std::cout << JsonText(doc, 2) << "\n";
   } else {
     PrintText(path, **detector, *frames, faces);
   }

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "base/json_text.h"
 #include "pipeline/cli/command.h"
 #include "pipeline/journal.h"
 
@@ -89,7 +90,7 @@ int List(Journal& journal, const po::variables_map& vm) {
   auto events = journal.ListEvents(filter);
   if (!events.ok()) return Fail(kCmd, events.status());
   if (vm.count("json")) {
-    for (const auto& e : *events) std::cout << ToJson(e).dump() << "\n";
+    for (const auto& e : *events) std::cout << JsonText(ToJson(e)) << "\n";
     return kExitOk;
   }
   if (events->empty()) {
@@ -134,7 +135,7 @@ int Show(Journal& journal, const po::variables_map& vm) {
   auto e = journal.GetEvent(id);
   if (!e.ok()) return Fail(kCmd, e.status());
   if (vm.count("json")) {
-    std::cout << ToJson(*e).dump(2) << "\n";
+    std::cout << JsonText(ToJson(*e), 2) << "\n";
     return kExitOk;
   }
   const auto& ev = e->event;
@@ -194,7 +195,7 @@ int Unknown(Journal& journal, const po::variables_map& vm) {
   auto actions = journal.UnknownOutcomes(/*include_reported=*/true);
   if (!actions.ok()) return Fail(kCmd, actions.status());
   if (vm.count("json")) {
-    for (const auto& a : *actions) std::cout << ToJson(a).dump() << "\n";
+    for (const auto& a : *actions) std::cout << JsonText(ToJson(a)) << "\n";
     return kExitOk;
   }
   if (actions->empty()) {
@@ -218,7 +219,7 @@ int Stats(Journal& journal, const po::variables_map& vm) {
   auto counts = journal.CountVerdicts();
   if (!counts.ok()) return Fail(kCmd, counts.status());
   if (vm.count("json")) {
-    std::cout << nlohmann::json(*counts).dump() << "\n";
+    std::cout << JsonText(nlohmann::json(*counts)) << "\n";
     return kExitOk;
   }
   for (const char* k : {"approve", "reject", "escalate", "undecided"})

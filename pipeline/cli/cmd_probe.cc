@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "base/json_text.h"
 #include "decoders/media_decoder.h"
 #include "pipeline/cli/command.h"
 
@@ -82,7 +83,7 @@ int RunProbe(int argc, char** argv) {
       j["decoded_frames"] = *decoded;
       j["decode_seconds"] = decode_seconds;
     }
-    std::cout << j.dump(2) << "\n";
+    std::cout << JsonText(j, 2) << "\n";
   } else {
     std::cout << "file:      " << vm["input"].as<std::string>() << (key ? " (encrypted)" : "")
               << "\n"

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "base/file_util.h"
+#include "base/json_text.h"
 #include "base/log.h"
 #include "pipeline/cli/runtime.h"
 #include "pipeline/sources.h"
@@ -76,7 +77,7 @@ int RunRun(int argc, char** argv) {
   r.deps.on_report = [&](const EventReport& e) {
     std::lock_guard<std::mutex> lock(out_mu);
     if (as_json)
-      std::cout << e.ToJson().dump() << std::endl;
+      std::cout << JsonText(e.ToJson()) << std::endl;
     else
       std::cout << DescribeReport(e) << std::endl;
   };

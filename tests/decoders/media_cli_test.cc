@@ -51,6 +51,18 @@ TEST(ProbeCli, TextForAPlaintextStill) {
   EXPECT_NE(r.out.find("frames:    1\n"), std::string::npos) << r.out;
 }
 
+TEST(ProbeCli, AFileNameThatIsNotUtf8IsPrintedNotFatal) {
+  // JSON must be UTF-8; a Latin-1 file name used to abort the program.
+  testing::TempDir dir;
+  const std::string name = dir.File("caf\xe9.jpg");
+  testing::WriteFile(name, testing::ReadFile(Sample("astronaut.jpg")));
+  auto r = Lockpipe("probe --json " + ShellQuote(name));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("caf\xef\xbf\xbd.jpg"), std::string::npos) << r.out;  // U+FFFD
+  r = Lockpipe("detect --json " + ShellQuote(name));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
 TEST(ThumbnailCli, OneFrameSeveralFramesAndAContactSheet) {
   TempDir dir;
   const std::string enc = ShellQuote(Sample("astronaut_360p_faststart.enc"));

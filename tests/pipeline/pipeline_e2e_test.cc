@@ -744,6 +744,10 @@ TEST_F(DecideE2E, WhatCannotBeAnsweredIsRefusedAndNothingIsSent) {
   EXPECT_EQ(d.exit_code, 2);
   EXPECT_NE(d.err.find("the answer must be approve or reject, not 'maybe'"), std::string::npos);
   EXPECT_EQ(Decide(std::to_string(alert->event_id) + " approve").exit_code, 2);  // no --by
+  EXPECT_EQ(Decide(std::to_string(alert->event_id) + " approve --by '   '").exit_code, 2);
+  EXPECT_EQ(
+      Decide(std::to_string(alert->event_id) + " approve --by \"$(printf 'al\\351')\"").exit_code,
+      2);  // not UTF-8
   EXPECT_EQ(AuditEndpoints("door-wifi"),
             std::vector<std::string>{"password-free/open-door/cancel:ok"});
   EXPECT_TRUE(AuditEndpoints("room-hotel").empty());
