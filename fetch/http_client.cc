@@ -261,9 +261,16 @@ Result<HttpResponse> SendWithRetry(HttpClient& http, const HttpRequest& request,
 }
 
 std::string RedactUrl(std::string_view url) {
-  auto cut = url.find_first_of("?#");
-  if (cut == std::string_view::npos) return std::string(url);
-  return std::string(url.substr(0, cut)) + "?...";
+  std::string out(url.substr(0, url.find_first_of("?#")));
+  const bool cut = out.size() < url.size();
+  // user:password@ in the authority is a secret too.
+  if (auto scheme = out.find("://"); scheme != std::string::npos) {
+    const std::size_t host = scheme + 3;
+    const std::size_t end = std::min(out.find('/', host), out.size());
+    const std::size_t at = out.rfind('@', end == 0 ? 0 : end - 1);
+    if (at != std::string::npos && at >= host) out.replace(host, at - host, "***");
+  }
+  return cut ? out + "?..." : out;
 }
 
 std::string UrlEncode(std::string_view text) {

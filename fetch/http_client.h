@@ -122,8 +122,9 @@ int BackoffDelayMs(const RetryPolicy& policy, int retry, std::uint32_t random);
 Result<HttpResponse> SendWithRetry(HttpClient& http, const HttpRequest& request,
                                    const RetryPolicy& policy);
 
-// The URL without its query and fragment: how URLs appear in messages, since
-// a media URL's query may carry a signature.
+// The URL without its query and fragment, and with any user:password@ as
+// ***@: how URLs appear in messages, since a media URL's query may carry a
+// signature.
 std::string RedactUrl(std::string_view url);
 
 // Percent-encodes a URL query value or path segment (RFC 3986 unreserved kept).

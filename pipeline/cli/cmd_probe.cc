@@ -20,7 +20,8 @@ int RunProbe(int argc, char** argv) {
       ("json", po::bool_switch(), "print one JSON object instead of text")
       ("decode", po::bool_switch(),
        "also decode every frame: checks the whole file and reports decoded frames and time")
-      ("threads", po::value<int>()->default_value(1), "decoder threads (0 = one per core)");
+      ("threads", po::value<int>()->default_value(1)->notifier(IntIn("--threads", 0, 64)),
+       "decoder threads (0 = one per core)");
   // clang-format on
   AddKeyOptions(opts, "the file_key (omit for plaintext media)");
   po::positional_options_description pos;

@@ -32,7 +32,8 @@ int RunThumbnail(int argc, char** argv) {
       ("contact-sheet", po::bool_switch(), "one grid image of all frames, timestamps drawn")
       ("quality", po::value<int>()->default_value(90), "JPEG quality, 1-100")
       ("width", po::value<int>()->default_value(0), "scale each frame down to at most this width")
-      ("threads", po::value<int>()->default_value(1), "decoder threads (0 = one per core)");
+      ("threads", po::value<int>()->default_value(1)->notifier(IntIn("--threads", 0, 64)),
+       "decoder threads (0 = one per core)");
   // clang-format on
   AddKeyOptions(opts, "the file_key (omit for plaintext media)");
   po::positional_options_description pos;

@@ -31,6 +31,14 @@ int UsageError(const std::string& command, const std::string& message) {
   return kExitUsage;
 }
 
+std::function<void(int)> IntIn(const std::string& option, int lo, int hi) {
+  return [option, lo, hi](int v) {
+    if (v < lo || v > hi)
+      throw po::error(option + " must be " + std::to_string(lo) + ".." + std::to_string(hi) +
+                      ", not " + std::to_string(v));
+  };
+}
+
 bool ParseCommandLine(int argc, char** argv, const std::string& command, const std::string& usage,
                       const po::options_description& options,
                       const po::positional_options_description& positional,

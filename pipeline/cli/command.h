@@ -7,6 +7,7 @@
 #pragma once
 
 #include <boost/program_options.hpp>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,10 @@ const std::vector<Command>& Commands();
 // Prints "lockpipe <cmd>: <message>" on stderr and returns kExitFailure.
 int Fail(const std::string& command, const Status& status);
 int UsageError(const std::string& command, const std::string& message);
+
+// A program_options notifier that refuses a value outside [lo, hi] with a
+// usage error naming the option: po::value<int>()->notifier(IntIn("--threads", 0, 64)).
+std::function<void(int)> IntIn(const std::string& option, int lo, int hi);
 
 namespace po = boost::program_options;
 

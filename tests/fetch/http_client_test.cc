@@ -49,6 +49,16 @@ Reply ServeRanges(const std::string& data, const SeenRequest& r) {
                                  std::to_string(data.size())}}};
 }
 
+TEST(RedactUrl, DropsQueryFragmentAndCredentials) {
+  EXPECT_EQ(RedactUrl("https://b.example.com/x/1.jpg?sig=abc"),
+            "https://b.example.com/x/1.jpg?...");
+  EXPECT_EQ(RedactUrl("https://b.example.com/x/1.jpg#frag"), "https://b.example.com/x/1.jpg?...");
+  EXPECT_EQ(RedactUrl("http://user:hunter2pass@127.0.0.1:1/x.jpg"), "http://***@127.0.0.1:1/x.jpg");
+  EXPECT_EQ(RedactUrl("http://u:p@host?q=1"), "http://***@host?...");
+  EXPECT_EQ(RedactUrl("https://host/a@b.jpg"), "https://host/a@b.jpg");  // '@' in the path stays
+  EXPECT_EQ(RedactUrl("/local/path.jpg"), "/local/path.jpg");
+}
+
 TEST(HttpClient, ReusesTheConnectionAcrossCalls) {
   TestServer server([](const SeenRequest&) { return Reply{200, "{}"}; });
   ASSERT_TRUE(server.ok());
