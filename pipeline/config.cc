@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -936,6 +937,8 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
 }
 
 Result<Config> LoadConfig(const std::string& path) {
+  if (std::error_code ec; std::filesystem::is_directory(path, ec))
+    return InvalidArgument("config file " + path + " is a folder; name the rules file (TOML)");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;

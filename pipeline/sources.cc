@@ -46,9 +46,13 @@ bool Poller::PollOne(const DeviceConfig& device, MediaKind kind) {
       log::Warn("poll " + device.id + ": " + url.status().ToString());
     } else {
       last_answer_ms_[key] = asked_ms;  // answered: nothing in the window
+      ++answered_;
+      return false;
     }
+    ++failed_;
     return false;
   }
+  ++answered_;
   backoff_.erase(key);
   std::int64_t& last_answer = last_answer_ms_[key];
   const std::int64_t previous_answer = last_answer;

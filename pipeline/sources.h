@@ -63,6 +63,9 @@ class Poller {
   int RunOnce();
   // Polls until `stop` is stopped.
   void Run(StopFlag& stop);
+  // Polls so far that the cloud answered (a capture or none) and that failed.
+  int answered() const { return answered_; }
+  int failed() const { return failed_; }
 
  private:
   bool PollOne(const DeviceConfig& device, MediaKind kind);
@@ -71,6 +74,8 @@ class Poller {
   SubmitFn submit_;
   PollOptions options_;
   std::set<std::string> seen_;
+  int answered_ = 0;
+  int failed_ = 0;
   std::map<std::string, std::chrono::milliseconds> backoff_;
   std::map<std::string, std::int64_t>
       last_answer_ms_;  // device|kind -> start of its last answered poll

@@ -84,6 +84,8 @@ int RunBatch(int argc, char** argv) {
   std::ifstream file;
   std::istream* in = &std::cin;
   if (list != "-") {
+    if (std::error_code ec; std::filesystem::is_directory(list, ec))
+      return Fail(cmd, InvalidArgument(list + ": is a folder; name a JSON-lines list of captures"));
     file.open(list);
     if (!file) return Fail(cmd, IoError(list + ": cannot open: " + ErrnoText(errno)));
     in = &file;

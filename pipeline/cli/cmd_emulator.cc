@@ -5,6 +5,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "base/log.h"
 #include "emulator/server.h"
 #include "pipeline/cli/command.h"
 
@@ -91,6 +92,11 @@ int RunEmulator(int argc, char** argv) {
   auto server = emulator::Server::Start(o);
   if (!server.ok()) return Fail(cmd, server.status());
   std::cout << "listening on " << (*server)->base_url() << "\n";
+  if (o.host != "127.0.0.1" && o.host != "localhost" && o.host != "::1")
+    log::Warn("emulator: bound to " + o.host + ":" + std::to_string((*server)->port()) +
+              ", not loopback: " + (*server)->base_url() +
+              " is only how this machine reaches it. The admin routes (/_emulator/...) have no "
+              "authentication: whoever reaches this port can inject captures and open locks");
   if (o.tls) std::cout << "ca certificate: " << (*server)->ca_cert_path() << "\n";
   std::cout.flush();
 

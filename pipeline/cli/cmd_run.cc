@@ -115,9 +115,16 @@ int RunRun(int argc, char** argv) {
   po_opts.alerts = !vm.count("no-alerts");
   Poller poller(
       r.config, **api, [&](CaptureJob j) { return pipeline.Submit(std::move(j)); }, po_opts);
+  bool every_poll_failed = false;
   if (vm.count("once")) {
     int n = poller.RunOnce();
-    log::Info("polled every device once: " + std::to_string(n) + " new capture(s)");
+    if (poller.answered() + poller.failed() == 0)
+      log::Warn(
+          "poll: no configured device has latest/media/url (Wi-Fi, Zigbee hotel or "
+          "Bluetooth locks): nothing was asked");
+    else
+      log::Info("polled every device once: " + std::to_string(n) + " new capture(s)");
+    every_poll_failed = poller.failed() > 0 && poller.answered() == 0;
   } else if (interval > 0) {
     poller.Run(stop);
   } else {
@@ -133,6 +140,9 @@ int RunRun(int argc, char** argv) {
             << " failed\n";
   if (signals.fired()) return kExitInterrupted;
   if (!pipeline.error().ok()) return Fail(cmd, pipeline.error());
+  if (every_poll_failed)
+    return Fail(cmd, NetworkError("every poll failed (" + std::to_string(poller.failed()) +
+                                  "): the cloud could not be asked; see the warnings above"));
   return kExitOk;
 }
 

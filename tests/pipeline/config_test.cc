@@ -95,6 +95,13 @@ TEST(ConfigTest, SampleLoads) {
   EXPECT_EQ(c->rules[5].time->to_second, 5 * 3600);
 }
 
+TEST(ConfigTest, AFolderIsNotAConfig) {
+  lockpipe::testing::TempDir dir;
+  auto c = LoadConfig(dir.path());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("is a folder"), std::string::npos) << c.status().message();
+}
+
 TEST(ConfigTest, EmptyFileAndEmptyRulesAreAllowed) {
   auto c = ParseConfig("", "empty.toml");
   ASSERT_OK_R(c);

@@ -794,6 +794,21 @@ TEST(PipelineCli, ARulesFileWithAMistakeIsRefusedWithItsLine) {
   EXPECT_NE(r.err.find("action"), std::string::npos) << r.err;
 }
 
+TEST(PipelineCli, RunOnceFailsWhenTheCloudCannotBeAsked) {
+  // Wrong credentials or a dead cloud must not look like "nothing new" to cron.
+  TempDir dir;
+  testing::WriteFile(dir.File("rules.toml"),
+                     "[cloud]\nendpoint = \"http://127.0.0.1:1\"\ncredentials = \"env\"\n"
+                     "[detector]\nkind = \"cascade\"\n[[devices]]\nid = \"gate\"\n"
+                     "type = \"bluetooth\"\n");
+  auto r =
+      RunShell(std::string("TUYA_CLIENT_ID=") + kClientId + " TUYA_CLIENT_SECRET=" + kSecret + " " +
+               ShellQuote(testing::LockpipeBinary()) + " run --once -c " +
+               ShellQuote(dir.File("rules.toml")) + " --journal " + ShellQuote(dir.File("j.db")));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("every poll failed"), std::string::npos) << r.err;
+}
+
 // A batch of a thousand local captures, through the CLI, with a journal; then
 // the same batch interrupted with Ctrl-C.
 class BatchCli : public ::testing::Test {
