@@ -1,4 +1,6 @@
 // lockpipe run: watch locks (poll and/or webhook) and answer them by the rules.
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <mutex>
 
@@ -43,8 +45,14 @@ int RunRun(int argc, char** argv) {
           "`lockpipe journal list` shows it.\n\n"
           "Captures arrive by polling latest/media/url (the reference's non-real-time\n"
           "flow) and/or by a signed webhook (POST /events with X-Lockpipe-Signature:\n"
-          "sha256=HMAC(secret, body)). Ctrl-C stops taking work and finishes what is\n"
-          "in flight.\n\n"
+          "sha256=HMAC(secret, body); the event's \"t\" is required, and one more than\n"
+          "300 s from now is refused as a replay). The cloud does not date a polled\n"
+          "capture: lockpipe dates it at the previous poll that did not show it (on the\n"
+          "first poll after a start, at that poll: the cloud's 90 s window is then the\n"
+          "only bound on its age). A stale capture (older than [safety]\n"
+          "max_capture_age_seconds) is never approved, and refusing it sends no revoke:\n"
+          "the lock stopped waiting on it, and a revoke would refuse its current request.\n"
+          "Ctrl-C stops taking work and finishes what is in flight.\n\n"
           "Examples:\n"
           "  lockpipe run -c rules.toml --endpoint http://127.0.0.1:8080 --once\n"
           "  lockpipe run -c rules.toml --webhook-listen 127.0.0.1:8090 --webhook-secret-env "
@@ -52,6 +60,9 @@ int RunRun(int argc, char** argv) {
           &vm, &rc))
     return rc;
   const double interval = vm["poll-interval"].as<double>();
+  // Polls cost calls against the cloud's rate limits: at most 10 a second per lock and kind.
+  if (!std::isfinite(interval) || (interval != 0 && interval < 0.1) || interval > 86400)
+    return UsageError(cmd, "--poll-interval must be 0 (no polling) or 0.1..86400 seconds");
   const bool webhook = vm.count("webhook-listen") > 0;
   if (interval <= 0 && !webhook && !vm.count("once"))
     return UsageError(
@@ -98,7 +109,12 @@ int RunRun(int argc, char** argv) {
     std::string hp = vm["webhook-listen"].as<std::string>();
     auto colon = hp.rfind(':');
     if (colon == std::string::npos) return UsageError(cmd, "--webhook-listen takes HOST:PORT");
-    int port = std::atoi(hp.c_str() + colon + 1);
+    const std::string port_text = hp.substr(colon + 1);
+    char* end = nullptr;
+    const long port_value = std::strtol(port_text.c_str(), &end, 10);
+    if (port_text.empty() || *end != '\0' || port_value < 0 || port_value > 65535)
+      return UsageError(cmd, "--webhook-listen " + hp + ": the port must be 0..65535");
+    const int port = static_cast<int>(port_value);
     auto srv = WebhookServer::Start(hp.substr(0, colon), port, hook_secret,
                                     [&](CaptureJob j) { return pipeline.Submit(std::move(j)); });
     if (!srv.ok()) return Fail(cmd, srv.status());
