@@ -14,10 +14,13 @@ struct Region {
   const char* name;
   const char* url;
 };
+// tuya-openapi-notes: the data centres' OpenAPI hosts. "us-e" and "eu-w" are
+// the short names some SDKs and older configs use.
 constexpr Region kRegions[] = {
     {"cn", "https://openapi.tuyacn.com"},           {"us", "https://openapi.tuyaus.com"},
-    {"us-east", "https://openapi-ueaz.tuyaus.com"}, {"eu", "https://openapi.tuyaeu.com"},
-    {"eu-west", "https://openapi-weaz.tuyaeu.com"}, {"in", "https://openapi.tuyain.com"},
+    {"us-east", "https://openapi-ueaz.tuyaus.com"}, {"us-e", "https://openapi-ueaz.tuyaus.com"},
+    {"eu", "https://openapi.tuyaeu.com"},           {"eu-west", "https://openapi-weaz.tuyaeu.com"},
+    {"eu-w", "https://openapi-weaz.tuyaeu.com"},    {"in", "https://openapi.tuyain.com"},
 };
 
 std::string Trim(const std::string& s) {

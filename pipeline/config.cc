@@ -15,6 +15,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "fetch/credentials.h"
+
 namespace lockpipe {
 
 const char* VerdictName(Verdict verdict) {
@@ -37,22 +39,6 @@ const char* DetectorKindName(DetectorKind kind) {
       return "yunet";
   }
   return "?";
-}
-
-std::optional<std::string> RegionEndpoint(std::string_view region) {
-  // tuya-openapi-notes: the data centres' OpenAPI hosts.
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 6> kRegions = {{
-      {"cn", "https://openapi.tuyacn.com"},
-      {"us", "https://openapi.tuyaus.com"},
-      {"us-e", "https://openapi-ueaz.tuyaus.com"},
-      {"eu", "https://openapi.tuyaeu.com"},
-      {"eu-w", "https://openapi-weaz.tuyaeu.com"},
-      {"in", "https://openapi.tuyain.com"},
-  }};
-  for (const auto& [name, url] : kRegions) {
-    if (name == region) return std::string(url);
-  }
-  return std::nullopt;
 }
 
 const DeviceConfig* Config::FindDevice(std::string_view id) const {
@@ -585,12 +571,13 @@ void ReadCloud(Reader& r, const toml::table& t, Config& c) {
       c.cloud.endpoint = e;
     }
   } else if (region) {
-    if (auto url = RegionEndpoint(*region)) {
+    if (auto url = RegionBaseUrl(*region); url.ok()) {
       c.cloud.endpoint = *url;
       c.cloud.region = *region;
     } else {
       r.Error(*t.get("region"), "cloud.region",
-              Quote(*region) + " is not one of \"cn\", \"us\", \"us-e\", \"eu\", \"eu-w\", \"in\"");
+              Quote(*region) + " is not one of \"cn\", \"us\", \"us-east\", \"eu\", " +
+                  "\"eu-west\", \"in\"");
     }
   } else {
     r.Error(t.source().begin.line, "cloud", "needs endpoint = \"https://...\" or region = \"eu\"");

@@ -195,8 +195,4 @@ Result<Config> LoadConfig(const std::string& path);
 // folder (if any) resolves relative paths.
 Result<Config> ParseConfig(std::string_view text, const std::string& name);
 
-// Tuya's OpenAPI base URL for a region name ("cn", "us", "us-e", "eu",
-// "eu-w", "in"), or nullopt.
-std::optional<std::string> RegionEndpoint(std::string_view region);
-
 }  // namespace lockpipe

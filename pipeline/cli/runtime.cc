@@ -98,7 +98,12 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const po::variables_map& vm, bool n
   std::string creds = vm.count("credentials")      ? vm["credentials"].as<std::string>()
                       : cloud.credentials_from_env ? ""
                                                    : cloud.credentials_file;
-  std::string endpoint = vm.count("endpoint") ? vm["endpoint"].as<std::string>() : cloud.endpoint;
+  if (vm.count("endpoint") && vm.count("region"))
+    return InvalidArgument("give --endpoint or --region, not both");
+  // Either option replaces the config's whole choice of server.
+  std::string endpoint = vm.count("endpoint") ? vm["endpoint"].as<std::string>()
+                         : vm.count("region") ? ""
+                                              : cloud.endpoint;
   std::string region = vm.count("region") ? vm["region"].as<std::string>() : cloud.region;
   auto target = ResolveApiTarget(creds, endpoint, region);
   if (!target.ok()) {

@@ -481,6 +481,8 @@ TEST(Credentials, Regions) {
   EXPECT_EQ(*RegionBaseUrl("us-east"), "https://openapi-ueaz.tuyaus.com");
   EXPECT_EQ(*RegionBaseUrl("eu"), "https://openapi.tuyaeu.com");
   EXPECT_EQ(*RegionBaseUrl("eu-west"), "https://openapi-weaz.tuyaeu.com");
+  EXPECT_EQ(*RegionBaseUrl("us-e"), *RegionBaseUrl("us-east"));  // the short spellings too
+  EXPECT_EQ(*RegionBaseUrl("eu-w"), *RegionBaseUrl("eu-west"));
   EXPECT_EQ(*RegionBaseUrl("in"), "https://openapi.tuyain.com");
   EXPECT_EQ(RegionBaseUrl("mars").status().code(), StatusCode::kInvalidArgument);
 }

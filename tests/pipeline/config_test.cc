@@ -189,8 +189,8 @@ TEST(ConfigTest, BadEnums) {
   EXPECT_EQ(ErrorOf("[detector]\nkind = \"hog\"\n"),
             "rules.toml:2: detector.kind: \"hog\" is not one of \"cascade\", \"yunet\"");
   EXPECT_EQ(ErrorOf("[cloud]\nregion = \"mars\"\n"),
-            "rules.toml:2: cloud.region: \"mars\" is not one of \"cn\", \"us\", \"us-e\", "
-            "\"eu\", \"eu-w\", \"in\"");
+            "rules.toml:2: cloud.region: \"mars\" is not one of \"cn\", \"us\", \"us-east\", "
+            "\"eu\", \"eu-west\", \"in\"");
   EXPECT_EQ(ErrorOf(base + "kind = \"unlock\"\n"),
             "rules.toml:6: rules[0].action: is required (\"approve\", \"reject\" or "
             "\"escalate\")");
