@@ -819,13 +819,16 @@ Result<std::map<std::string, std::int64_t>> Journal::CountVerdicts() {
 }
 
 Result<std::int64_t> Journal::CountDecisions(const std::string& device_id,
-                                             const std::string& verdict, std::int64_t since_ms) {
+                                             const std::string& verdict, std::int64_t since_ms,
+                                             bool include_dry_run) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(auto st, Stmt::Prepare(db_.get(), path_,
                                           "SELECT count(*) FROM decisions d JOIN events e "
                                           "ON e.id = d.event_id WHERE e.device_id = ?1 AND "
-                                          "d.verdict = ?2 AND d.decided_at_ms >= ?3"));
+                                          "d.verdict = ?2 AND d.decided_at_ms >= ?3 AND "
+                                          "(?4 OR d.dry_run = 0)"));
   st.Bind(1, device_id).Bind(2, verdict).Bind(3, since_ms);
+  st.Bind(4, std::int64_t{include_dry_run ? 1 : 0});
   ASSIGN_OR_RETURN(bool row, st.Step("counting decisions for device " + device_id));
   return row ? st.Int(0) : std::int64_t{0};
 }

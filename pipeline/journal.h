@@ -229,10 +229,11 @@ class Journal {
   // Events per verdict: "approve", "reject", "escalate" and "undecided" (begun,
   // never decided: e.g. a crash mid-analysis; such a capture is not retried).
   Result<std::map<std::string, std::int64_t>> CountVerdicts();
-  // Decisions with `verdict` for `device_id` decided at or after since_ms
-  // (dry-run ones included), e.g. for a per-device approval rate limit.
+  // Decisions with `verdict` for `device_id` decided at or after since_ms,
+  // dry-run ones only with `include_dry_run` (a rate limit counts what was
+  // really decided: a rehearsal must not use up a real run's quota).
   Result<std::int64_t> CountDecisions(const std::string& device_id, const std::string& verdict,
-                                      std::int64_t since_ms);
+                                      std::int64_t since_ms, bool include_dry_run = true);
 
   // The journal_mode SQLite reports ("wal") and the schema version, for tests.
   Result<std::string> JournalMode();

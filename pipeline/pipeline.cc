@@ -111,7 +111,8 @@ Pipeline::Pipeline(const Config& config, PipelineOptions options, PipelineDeps d
                                         std::chrono::system_clock::time_point since) {
       return journal->CountDecisions(
           device_id, "approve",
-          std::chrono::duration_cast<std::chrono::milliseconds>(since.time_since_epoch()).count());
+          std::chrono::duration_cast<std::chrono::milliseconds>(since.time_since_epoch()).count(),
+          /*include_dry_run=*/false);
     });
   }
 }

@@ -499,6 +499,26 @@ TEST(JournalTest, ConcurrentWritersLoseNothing) {
   EXPECT_EQ(*dev2, kPerThread / 2);
 }
 
+TEST(JournalTest, CountDecisionsCanLeaveOutDryRuns) {
+  TempDir dir;
+  auto j = MustOpen(dir.File("j.db"));
+  auto real = j->BeginEvent(Event("real"));
+  auto rehearsal = j->BeginEvent(Event("rehearsal"));
+  ASSERT_OK_R(real);
+  ASSERT_OK_R(rehearsal);
+  ASSERT_OK(j->RecordDecision(**real, {"approve", "r", "", false, 1700000001000}));
+  ASSERT_OK(j->RecordDecision(**rehearsal, {"approve", "r", "", true, 1700000002000}));
+  auto all = j->CountDecisions("dev1", "approve", 0);
+  ASSERT_OK_R(all);
+  EXPECT_EQ(*all, 2);
+  auto really = j->CountDecisions("dev1", "approve", 0, /*include_dry_run=*/false);
+  ASSERT_OK_R(really);
+  EXPECT_EQ(*really, 1);
+  auto later = j->CountDecisions("dev1", "approve", 1700000001500, false);
+  ASSERT_OK_R(later);
+  EXPECT_EQ(*later, 0);
+}
+
 TEST(JournalTest, RefusesNonJournalFiles) {
   TempDir dir;
   const std::string text = dir.File("notes.txt");
