@@ -26,6 +26,18 @@ std::string ApproveEndpoint(const DeviceConfig& device, bool has_password) {
   return "";
 }
 
+std::optional<std::string> CannotOpen(const DeviceConfig& device, bool has_password) {
+  if (ApproveEndpoint(device, has_password).empty()) {
+    if (Supports(device.type, Endpoint::kOpenDoorWithPassword))
+      return "a Zigbee lock opens only with its door password, and the config holds none";
+    return "the reference lists no remote unlock for a " +
+           std::string(LockTypeDescription(device.type));
+  }
+  if (Supports(device.type, Endpoint::kPasswordFreeOpenV11) && !device.channel)
+    return "an access control device needs a channel in the config";
+  return std::nullopt;
+}
+
 ActionResult StaleRefusal() {
   return {"reject", "", false, true,
           "refused; the capture is stale, so no revoke was sent (it would refuse the lock's "
@@ -70,6 +82,16 @@ bool Actuator::BeginIntent(std::int64_t event_id, const DeviceConfig& device, Ac
   return true;
 }
 
+void Actuator::NotSent(std::int64_t event_id, const DeviceConfig& device, ActionResult* result) {
+  result->impossible = true;
+  if (dry_run_ || journal_ == nullptr) return;
+  Status s = journal_->RecordNotSent(
+      event_id, {result->action, result->endpoint, device.id, NowMs()}, result->detail);
+  if (!s.ok() && !IsAlreadyJournaled(s))
+    log::Error("journal: cannot record that event " + std::to_string(event_id) + "'s " +
+               result->action + " was not sent: " + s.ToString());
+}
+
 void Actuator::Finish(std::int64_t action_id, const Status& status, ActionResult* result) {
   result->ok = status.ok();
   result->detail = status.ok() ? result->endpoint + " succeeded" : status.ToString();
@@ -87,19 +109,10 @@ ActionResult Actuator::Approve(std::int64_t event_id, const DeviceConfig& device
   r.action = "approve";
   const bool has_password = password != nullptr && !password->empty();
   r.endpoint = ApproveEndpoint(device, has_password);
-  if (r.endpoint.empty()) {
-    r.detail =
-        Supports(device.type, Endpoint::kOpenDoorWithPassword)
-            ? "cannot open " + device.id +
-                  ": a Zigbee lock opens only with its door password, and the config holds none"
-            : "cannot open " + device.id + ": the reference lists no remote unlock for a " +
-                  std::string(LockTypeDescription(device.type));
-    return r;
-  }
-  const LockType t = device.type;
-  if (Supports(t, Endpoint::kPasswordFreeOpenV11) && !device.channel) {
-    r.detail =
-        "cannot open " + device.id + ": an access control device needs a channel in the config";
+  if (auto why = CannotOpen(device, has_password)) {
+    r.endpoint.clear();
+    r.detail = "cannot open " + device.id + ": " + *why;
+    NotSent(event_id, device, &r);
     return r;
   }
   std::int64_t action_id = 0;
@@ -155,6 +168,7 @@ ActionResult Actuator::Reject(std::int64_t event_id, const DeviceConfig& device)
     r.detail = "refused; the reference lists no revoke call for a " +
                std::string(LockTypeDescription(device.type)) +
                ", so nothing was sent (the request times out on the lock)";
+    NotSent(event_id, device, &r);
     return r;
   }
   r.endpoint = std::string(EndpointName(Endpoint::kRevokePasswordFree));

@@ -7,12 +7,13 @@
 //   - v1.0 password-free open-door (the other types that list it),
 //   - open-door with the password (Zigbee locks, only when the config holds a
 //     reference to the door password);
-// a type with none of these (a plain Wi-Fi lock) cannot be opened remotely and
-// nothing is sent. A door call that refuses its ticket (1109: expired, or used,
-// after a slow or retried call) opened nothing, so it is made once more with a
-// fresh ticket; a second refusal is the outcome. Reject revokes the request (type 1, rejected)
-// where the lock type lists the revoke call, and records that it could not elsewhere. Escalate
-// sends nothing: a person decides.
+// a type with none of these (a plain Wi-Fi lock) cannot be opened remotely:
+// nothing is sent, and the journal records the approval as not sent (as it does
+// a refusal where the type has no revoke call). A door call that refuses its ticket (1109: expired,
+// or used, after a slow or retried call) opened nothing, so it is made once more with a fresh
+// ticket; a second refusal is the outcome. Reject revokes the request (type 1, rejected) where the
+// lock type lists the revoke call, and records that it could not elsewhere. Escalate sends nothing:
+// a person decides.
 //
 // Every call that may open or refuse a door is journaled as an intent before
 // it is sent and with its outcome after. An intent already in the journal for
@@ -25,6 +26,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "base/secret.h"
@@ -35,11 +37,12 @@
 namespace lockpipe {
 
 struct ActionResult {
-  std::string action;    // "approve", "reject" or "none"
-  std::string endpoint;  // the call made or that would be made ("" for none)
-  bool sent = false;     // a call that acts on the lock went out
-  bool ok = false;       // it succeeded
-  std::string detail;    // what happened, for a person; never a secret
+  std::string action;       // "approve", "reject" or "none"
+  std::string endpoint;     // the call made or that would be made ("" for none)
+  bool sent = false;        // a call that acts on the lock went out
+  bool ok = false;          // it succeeded
+  std::string detail;       // what happened, for a person; never a secret
+  bool impossible = false;  // the lock type or config has no call for it: journaled as not sent
 };
 
 class Actuator {
@@ -62,6 +65,8 @@ class Actuator {
   // The door call of `endpoint` with `ticket`.
   Status DoorCall(const DeviceConfig& device, const std::string& endpoint, const Ticket& ticket,
                   const Secret* password);
+  // Journals that `result`'s action could not be sent (outside a dry run).
+  void NotSent(std::int64_t event_id, const DeviceConfig& device, ActionResult* result);
   void Finish(std::int64_t action_id, const Status& status, ActionResult* result);
 
   LockApi* api_;
@@ -76,5 +81,10 @@ ActionResult StaleRefusal();
 
 // The endpoint Approve would use for a device, or "" when none applies.
 std::string ApproveEndpoint(const DeviceConfig& device, bool has_password);
+
+// Why an approval for the device cannot be carried out (no remote unlock for
+// its type, a Zigbee lock without a door password, an access control device
+// without a channel), or nullopt when it can.
+std::optional<std::string> CannotOpen(const DeviceConfig& device, bool has_password);
 
 }  // namespace lockpipe

@@ -513,21 +513,35 @@ Status Journal::RecordResolution(std::int64_t event_id, const ResolutionRecord& 
 }
 
 Result<std::int64_t> Journal::RecordIntent(std::int64_t event_id, const ActionIntent& in) {
+  if (in.endpoint.empty())
+    return InvalidArgument("journal event " + std::to_string(event_id) +
+                           ": intent has no endpoint");
+  return InsertAction(event_id, in, nullptr);
+}
+
+Status Journal::RecordNotSent(std::int64_t event_id, const ActionIntent& in,
+                              const std::string& why) {
+  const ActionOutcome outcome{"failed", "not sent: " + why, in.at_ms};
+  return InsertAction(event_id, in, &outcome).status();
+}
+
+Result<std::int64_t> Journal::InsertAction(std::int64_t event_id, const ActionIntent& in,
+                                           const ActionOutcome* settled) {
   const std::string ev_name = "event " + std::to_string(event_id);
   if (!OneOf(in.action, {"approve", "reject"}))
     return InvalidArgument("journal " + ev_name + ": action must be 'approve' or 'reject', not " +
                            Quoted(in.action));
-  if (in.endpoint.empty())
-    return InvalidArgument("journal " + ev_name + ": intent has no endpoint");
   if (in.device_id.empty())
     return InvalidArgument("journal " + ev_name + ": intent has no device_id");
   std::lock_guard lock(mu_);
   sqlite3* db = db_.get();
-  // The intent must be on disk before the door call goes out, whatever
+  // An intent must be on disk before the door call goes out, whatever
   // happens to the machine next: FULL fsyncs the WAL at this commit, which also
   // makes every earlier (NORMAL) commit durable, the event and decision
-  // included. Set outside the transaction; restored on every path.
-  RETURN_IF_ERROR(Exec(db, path_, "PRAGMA synchronous=FULL", "setting synchronous=FULL"));
+  // included. Set outside the transaction; restored on every path. A call that
+  // is not sent needs no such care.
+  if (settled == nullptr)
+    RETURN_IF_ERROR(Exec(db, path_, "PRAGMA synchronous=FULL", "setting synchronous=FULL"));
   struct RestoreNormal {
     sqlite3* db;
     ~RestoreNormal() { sqlite3_exec(db, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr); }
@@ -565,9 +579,13 @@ Result<std::int64_t> Journal::RecordIntent(std::int64_t event_id, const ActionIn
                            ", not " + in.device_id);
   ASSIGN_OR_RETURN(auto st, Stmt::Prepare(db, path_,
                                           "INSERT INTO actions(event_id, action, endpoint, "
-                                          "device_id, intent_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)"));
+                                          "device_id, intent_at_ms, outcome, detail, "
+                                          "outcome_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                                          "coalesce(?7, ''), ?8)"));
   st.Bind(1, event_id).Bind(2, in.action).Bind(3, in.endpoint).Bind(4, in.device_id);
   st.Bind(5, in.at_ms);
+  if (settled != nullptr)
+    st.Bind(6, settled->outcome).Bind(7, settled->detail).Bind(8, settled->at_ms);
   RETURN_IF_ERROR(st.Run("recording the " + in.action + " intent for " + ev_name));
   const std::int64_t id = sqlite3_last_insert_rowid(db);
   RETURN_IF_ERROR(tx.Commit());

@@ -204,6 +204,11 @@ class Journal {
   // "approve" resolution of an escalation (kInvalidArgument).
   Result<std::int64_t> RecordIntent(std::int64_t event_id, const ActionIntent& intent);
 
+  // Records an action the lock type or the config made impossible, so nothing
+  // was sent: one row with outcome "failed", detail "not sent: <why>", and
+  // `intent.endpoint` "" when there is no call for it. Refused like RecordIntent.
+  Status RecordNotSent(std::int64_t event_id, const ActionIntent& intent, const std::string& why);
+
   // Records what the call answered. kNotFound for an unknown action id;
   // IsAlreadyJournaled when it already has an outcome (or was marked unknown).
   Status RecordOutcome(std::int64_t action_id, const ActionOutcome& outcome);
@@ -248,6 +253,9 @@ class Journal {
   Journal(std::string path, DbPtr db);
   Result<JournalEntry> LoadEntryLocked(std::int64_t event_id);
   Status LoadDetailsLocked(JournalEntry* entry);
+  // RecordIntent's checks and row; with `settled`, the row has that outcome already.
+  Result<std::int64_t> InsertAction(std::int64_t event_id, const ActionIntent& intent,
+                                    const ActionOutcome* settled);
   Status SetOutcome(std::int64_t action_id, const ActionOutcome& outcome, const std::string& doing);
 
   const std::string path_;

@@ -81,11 +81,9 @@ nlohmann::json EventReport::ToJson() const {
         {"type", media_type}, {"width", width}, {"height", height}, {"duration_s", duration_s}};
   }
   if (best_score >= 0) j["best_face_score"] = best_score;
-  j["action"] = {{"action", action.action},
-                 {"endpoint", action.endpoint},
-                 {"sent", action.sent},
-                 {"ok", action.ok},
-                 {"detail", action.detail}};
+  j["action"] = {
+      {"action", action.action}, {"endpoint", action.endpoint},     {"sent", action.sent},
+      {"ok", action.ok},         {"impossible", action.impossible}, {"detail", action.detail}};
   if (!thumbnails.empty()) j["thumbnails"] = thumbnails;
   if (!contact_sheet.empty()) j["contact_sheet"] = contact_sheet;
   if (!record.empty()) j["record"] = record;
@@ -142,6 +140,13 @@ Status Pipeline::Start() {
   for (int i = 0; i < options_.fetch_threads; ++i) {
     ASSIGN_OR_RETURN(auto http, deps_.make_http());
     https_.push_back(std::move(http));
+  }
+  if (options_.act) {
+    for (const auto& device : config_.devices) {
+      if (auto why = CannotOpen(device, device.password.has_value()))
+        log::Warn(device.DisplayName() + ": an approval cannot be carried out (" + *why +
+                  "); its unlock requests can only be refused or left to time out");
+    }
   }
   started_ = true;
   fetchers_left_ = options_.fetch_threads;
@@ -349,18 +354,20 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
   r.source = j.source;
   r.label = j.label;
   r.duplicate = item->duplicate;
-  if (item->duplicate || !item->error.ok()) {
+  if (item->duplicate) {
     r.error = item->error.ok() ? "" : item->error.ToString();
     a->fetched = std::move(item);
     return a;
   }
 
-  Status status;
+  // A capture that could not be fetched is analysed as failed: journaled, and
+  // recorded in its output folder, like one that does not decode.
+  Status status = item->error;
   std::vector<media::Thumbnail> thumbs;
   std::uint8_t head[media::kSniffBytes] = {};
-  auto got = item->media->ReadAt(0, head);
+  auto got = status.ok() ? item->media->ReadAt(0, head) : Result<std::size_t>(status);
   media::ContentType type = media::SniffContent(std::span(head, got.ok() ? *got : 0));
-  r.media_type = media::ContentTypeName(type);
+  if (got.ok()) r.media_type = media::ContentTypeName(type);
   if (!got.ok()) {
     status = got.status();
   } else if (type == media::ContentType::kUnknown) {
@@ -414,7 +421,7 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
   if (!status.ok()) r.error = status.ToString();
 
   // Outputs: thumbnails with their boxes, a contact sheet, the plaintext media.
-  if (options_.write_outputs && !thumbs.empty()) {
+  if (options_.write_outputs) {
     std::string tag = r.event_id ? std::to_string(r.event_id)
                                  : SafePathComponent(j.label.empty() ? j.capture_key : j.label);
     a->out_dir =
@@ -435,12 +442,12 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
             log::Error("outputs: " + s.ToString());
         }
       }
-      if (config_.outputs.contact_sheet) {
+      if (config_.outputs.contact_sheet && !thumbs.empty()) {
         auto sheet = media::MakeContactSheet(thumbs);
         std::string p = a->out_dir + "/contact-sheet.jpg";
         if (sheet.ok() && media::WriteJpeg(p, *sheet, 85).ok()) r.contact_sheet = p;
       }
-      if (config_.outputs.decrypted_media && item->media) {
+      if (config_.outputs.decrypted_media && !thumbs.empty()) {
         std::string ext = type == media::ContentType::kMp4   ? ".mp4"
                           : type == media::ContentType::kPng ? ".png"
                                                              : ".jpg";
@@ -517,6 +524,7 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
         if (r.verdict == "reject") ++stats_.rejected;
         if (r.verdict == "escalate") ++stats_.escalated;
         if (r.action.sent) ++(r.action.ok ? stats_.actions_ok : stats_.actions_failed);
+        if (r.action.impossible) ++stats_.actions_impossible;
       }
     }
     if (deps_.on_report) deps_.on_report(r);
@@ -573,6 +581,10 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
         d.verdict == Verdict::kReject && stale
             ? StaleRefusal()
             : actuator.Carry(r.event_id, *f.device, d.verdict, password ? &*password : nullptr);
+    if (d.verdict == Verdict::kApprove && r.action.impossible)
+      log::Error(f.device->DisplayName() + ": " + r.kind + " #" + std::to_string(r.event_id) +
+                 " was approved by " + (r.rule.empty() ? "the rules" : "rule " + r.rule) +
+                 " but the door was not opened: " + r.action.detail);
   }
   if (!a.out_dir.empty()) {
     r.record = a.out_dir + "/record.json";

@@ -130,6 +130,9 @@ struct PipelineStats {
   std::int64_t escalated = 0;
   std::int64_t actions_ok = 0;
   std::int64_t actions_failed = 0;
+  // Verdicts the lock type or the config left no call for (a plain Wi-Fi lock
+  // cannot be opened remotely; some types have no revoke): journaled as not sent.
+  std::int64_t actions_impossible = 0;
   std::int64_t done = 0;
 };
 

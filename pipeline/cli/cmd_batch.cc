@@ -167,6 +167,7 @@ int RunBatch(int argc, char** argv) {
                               {"already_seen", st.duplicates},
                               {"lock_calls_ok", st.actions_ok},
                               {"lock_calls_failed", st.actions_failed},
+                              {"lock_calls_impossible", st.actions_impossible},
                               {"interrupted", signals.fired()}}}};
   if (report) {
     if (report_status.ok()) report_status = report->Write(JsonText(summary) + "\n");

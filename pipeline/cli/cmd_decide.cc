@@ -102,6 +102,15 @@ int RunDecide(int argc, char** argv) {
     password = std::move(p).value();
   }
 
+  // (Only for a request still waiting: other answers get the journal's own refusal below.)
+  const bool waiting = entry->decision && entry->decision->verdict == "escalate" &&
+                       !entry->resolution && entry->event.kind == "unlock";
+  if (answer == "approve" && waiting) {
+    if (auto why = CannotOpen(*device, password.has_value() && !password->empty()))
+      return Fail(cmd, Unsupported(name + ": cannot open " + device->id + ": " + *why +
+                                   "; the request is left unanswered"));
+  }
+
   ResolutionRecord resolution{answer, by, vm["reason"].as<std::string>(), NowMs()};
   if (Status s = journal.RecordResolution(event_id, resolution); !s.ok()) return Fail(cmd, s);
   Actuator actuator(api->get(), &journal, /*dry_run=*/false);

@@ -48,7 +48,10 @@ std::string ActionsSummary(const JournalEntry& e) {
   std::string s;
   for (const auto& a : e.actions) {
     if (!s.empty()) s += ",";
-    s += a.action + ":" + (a.outcome.empty() ? "pending" : a.outcome);
+    s += a.action + ":" +
+         (a.outcome.empty()    ? "pending"
+          : a.endpoint.empty() ? "not-sent"  // the lock type or config has no call for it
+                               : a.outcome);
   }
   return s;
 }
@@ -111,8 +114,9 @@ int List(Journal& journal, const po::variables_map& vm) {
 }
 
 void PrintAction(const ActionRecord& a) {
-  std::cout << "  #" << a.id << " " << a.action << " via " << a.endpoint << " (device "
-            << a.device_id << ")\n"
+  std::cout << "  #" << a.id << " " << a.action
+            << (a.endpoint.empty() ? std::string(", not sent") : " via " + a.endpoint)
+            << " (device " << a.device_id << ")\n"
             << "      intent:  " << FormatTime(a.intent_at_ms) << "\n"
             << "      outcome: "
             << (a.outcome.empty() ? "none recorded (in flight, or lost in a crash)" : a.outcome);

@@ -153,7 +153,10 @@ int RunRun(int argc, char** argv) {
   std::cerr << "lockpipe run: " << st.done << " capture(s): " << st.approved << " approved, "
             << st.rejected << " rejected, " << st.escalated << " escalated, " << st.duplicates
             << " already seen; " << st.actions_ok << " lock call(s) ok, " << st.actions_failed
-            << " failed\n";
+            << " failed";
+  if (st.actions_impossible > 0)
+    std::cerr << ", " << st.actions_impossible << " not possible for the lock type (see above)";
+  std::cerr << "\n";
   if (signals.fired()) return kExitInterrupted;
   if (!pipeline.error().ok()) return Fail(cmd, pipeline.error());
   if (every_poll_failed)

@@ -276,6 +276,34 @@ TEST(JournalTest, IntentMustFollowAMatchingLiveDecision) {
   EXPECT_EQ((*unknown)[0].id, *r);
 }
 
+TEST(JournalTest, AnActionNotSentIsStoredSettledUnderTheSameChecks) {
+  TempDir dir;
+  auto j = MustOpen(dir.File("j.db"));
+  ASSERT_NE(j, nullptr);
+  const std::int64_t approved = MustBegin(*j, Event("a"));
+  const std::int64_t dry = MustBegin(*j, Event("d"));
+  ASSERT_OK(j->RecordDecision(approved, Decision("approve")));
+  ASSERT_OK(j->RecordDecision(dry, Decision("approve", /*dry_run=*/true)));
+  const ActionIntent none{"approve", "", "dev1", 1700000002000};
+  // The intent checks hold: not for a dry-run decision, nor a reject that was not decided.
+  EXPECT_EQ(j->RecordNotSent(dry, none, "no call").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(j->RecordIntent(approved, none).status().code(), StatusCode::kInvalidArgument);
+  ASSERT_OK(j->RecordNotSent(approved, none, "cannot open dev1: no remote unlock"));
+  auto e = j->GetEvent(approved);
+  ASSERT_OK_R(e);
+  ASSERT_EQ(e->actions.size(), 1u);
+  EXPECT_EQ(e->actions[0].endpoint, "");
+  EXPECT_EQ(e->actions[0].outcome, "failed");
+  EXPECT_EQ(e->actions[0].detail, "not sent: cannot open dev1: no remote unlock");
+  EXPECT_EQ(e->actions[0].outcome_at_ms, 1700000002000);
+  // Settled: never an unknown outcome, and never recorded (or sent) again.
+  auto unknown = j->UnknownOutcomes(/*include_reported=*/true);
+  ASSERT_OK_R(unknown);
+  EXPECT_TRUE(unknown->empty());
+  EXPECT_TRUE(IsAlreadyJournaled(j->RecordNotSent(approved, none, "again")));
+  EXPECT_TRUE(IsAlreadyJournaled(j->RecordIntent(approved, Intent("approve")).status()));
+}
+
 TEST(JournalTest, APersonAnswersAnEscalationOnceAndOnlyAnEscalation) {
   TempDir dir;
   const std::string path = dir.File("j.db");

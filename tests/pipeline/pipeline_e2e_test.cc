@@ -304,6 +304,47 @@ TEST_F(PipelineE2E, NoFaceIsRejectedAndTheRequestRevoked) {
   EXPECT_EQ(Admin("GET", "/_emulator/devices/door-wifi")["state"], "locked");
 }
 
+TEST_F(PipelineE2E, WhatTheLockTypeCannotDoIsJournaledAsNotSent) {
+  // "a face" approves door-wifi, but the reference lists no remote unlock for
+  // a plain Wi-Fi lock; and a Bluetooth lock has no revoke call.
+  Inject("door-wifi", "unlock", "astronaut.jpg");
+  Inject("gate-ble", "unlock", "noface.jpg");
+  auto rs = PollOnce();
+  const EventReport* approved = Find(rs, "door-wifi", "unlock");
+  const EventReport* refused = Find(rs, "gate-ble", "unlock");
+  ASSERT_NE(approved, nullptr);
+  ASSERT_NE(refused, nullptr);
+  EXPECT_EQ(approved->verdict, "approve") << approved->reason;
+  EXPECT_FALSE(approved->action.sent);
+  EXPECT_FALSE(approved->action.ok);
+  EXPECT_TRUE(approved->action.impossible);
+  EXPECT_EQ(approved->action.detail,
+            "cannot open door-wifi: the reference lists no remote unlock for a Wi-Fi lock");
+  EXPECT_EQ(refused->verdict, "reject") << refused->reason;
+  EXPECT_TRUE(refused->action.impossible);
+  EXPECT_TRUE(AuditEndpoints("door-wifi").empty());
+  EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
+  for (const EventReport* r : {approved, refused}) {
+    auto entry = journal_->GetEvent(r->event_id);
+    ASSERT_OK_R(entry);
+    ASSERT_EQ(entry->actions.size(), 1u) << r->device_id;
+    const ActionRecord& a = entry->actions[0];
+    EXPECT_EQ(a.action, r->verdict);
+    EXPECT_EQ(a.endpoint, "");
+    EXPECT_EQ(a.outcome, "failed");
+    EXPECT_EQ(a.detail, "not sent: " + r->action.detail);
+    EXPECT_EQ(a.device_id, r->device_id);
+  }
+  // Not listed as a call whose outcome is unknown.
+  auto unknown = journal_->UnknownOutcomes(/*include_reported=*/true);
+  ASSERT_OK_R(unknown);
+  EXPECT_TRUE(unknown->empty());
+  auto shown =
+      RunShell(ShellQuote(testing::LockpipeBinary()) + " journal show " +
+               std::to_string(approved->event_id) + " --db " + ShellQuote(dir_.File("journal.db")));
+  EXPECT_NE(shown.out.find("approve, not sent (device door-wifi)"), std::string::npos) << shown.out;
+}
+
 TEST_F(PipelineE2E, AnAlertIsJournaledAndNotActedOn) {
   Inject("room-hotel", "alert", "astronaut_360p_faststart.mp4");
   auto rs = PollOnce();
@@ -341,6 +382,19 @@ TEST_F(PipelineE2E, CorruptMediaFailsClosed) {
   EXPECT_EQ(r->verdict, "reject");                  // safety.on_error
   EXPECT_TRUE(AuditEndpoints("gate-ble").empty());  // Bluetooth: no revoke; certainly no unlock
   EXPECT_EQ(Admin("GET", "/_emulator/devices/gate-ble")["state"], "locked");
+  // The failure is on record: in the journal, and in the capture's own folder.
+  auto entry = journal_->GetEvent(r->event_id);
+  ASSERT_OK_R(entry);
+  ASSERT_TRUE(entry->analysis.has_value());
+  EXPECT_FALSE(entry->analysis->ok);
+  EXPECT_EQ(entry->analysis->error, r->error);
+  ASSERT_FALSE(r->record.empty());
+  const auto bytes = testing::ReadFile(r->record);
+  json record = json::parse(std::string(bytes.begin(), bytes.end()), nullptr, false);
+  EXPECT_EQ(record["analysis_ok"], false);
+  EXPECT_EQ(record["error"], r->error);
+  EXPECT_EQ(record["verdict"], "reject");
+  EXPECT_FALSE(record.contains("contact_sheet"));
 }
 
 TEST_F(PipelineE2E, AWrongKeyFailsClosed) {
@@ -751,6 +805,24 @@ TEST_F(DecideE2E, WhatCannotBeAnsweredIsRefusedAndNothingIsSent) {
   EXPECT_EQ(AuditEndpoints("door-wifi"),
             std::vector<std::string>{"password-free/open-door/cancel:ok"});
   EXPECT_TRUE(AuditEndpoints("room-hotel").empty());
+  {  // A person cannot open a lock its type does not let open remotely: the
+     // answer is refused before it is journaled, so it is not used up.
+    EventRecord ev{"wifi-asks", "door-wifi", "unlock", "poll", "/w.jpg", NowMs(), NowMs()};
+    auto ev_id = journal_->BeginEvent(ev);
+    ASSERT_OK_R(ev_id);
+    ASSERT_OK(
+        journal_->RecordDecision(**ev_id, {"escalate", "", "a person decides", false, NowMs()}));
+    d = Decide(std::to_string(**ev_id) + " approve --by alice");
+    EXPECT_EQ(d.exit_code, 1);
+    EXPECT_NE(d.err.find("cannot open door-wifi: the reference lists no remote unlock for a "
+                         "Wi-Fi lock; the request is left unanswered"),
+              std::string::npos)
+        << d.err;
+    auto entry = journal_->GetEvent(**ev_id);
+    ASSERT_OK_R(entry);
+    EXPECT_FALSE(entry->resolution.has_value());
+    EXPECT_TRUE(entry->actions.empty());
+  }
 
   // A request older than the lock waits is never approved by a person
   // either; refusing it is still possible.
