@@ -311,7 +311,15 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
           item->error = dec.status();
         } else {
           std::vector<std::uint8_t> plain;
-          auto n = StreamDownload(*http, j.url, [&](std::string_view chunk) {
+          std::uint64_t received = 0;
+          auto n = StreamDownload(*http, j.url, [&](std::string_view chunk) -> Status {
+            // A still is held whole for the image decoder: bounded, so a
+            // hostile or mistaken URL cannot exhaust memory.
+            received += chunk.size();
+            if (received > options_.max_photo_bytes)
+              return InvalidArgument(
+                  RedactUrl(j.url) + ": larger than " + std::to_string(options_.max_photo_bytes) +
+                  " bytes, the most a lock photo may be; not downloaded further");
             return dec->Update(
                 std::span(reinterpret_cast<const std::uint8_t*>(chunk.data()), chunk.size()),
                 &plain);

@@ -110,6 +110,9 @@ struct PipelineOptions {
   bool act = true;                 // false: decide and journal, never call the lock API
   int video_thumbnails = 0;        // 0 = config.outputs.thumbnail_count
   bool keyframes_only = true;      // video thumbnails from keyframes (fast) or exact times
+  // The largest photo (a URL not named like a video) downloaded: a photo is
+  // held in memory whole for the image decoder, a video is read in byte ranges.
+  std::uint64_t max_photo_bytes = 32ull << 20;
 };
 
 struct PipelineDeps {

@@ -397,6 +397,23 @@ TEST_F(PipelineE2E, CorruptMediaFailsClosed) {
   EXPECT_FALSE(record.contains("contact_sheet"));
 }
 
+TEST_F(PipelineE2E, AnOversizedPhotoIsNotDownloadedWhole) {
+  // A photo is held in memory whole, so its size is bounded: past the bound
+  // the download stops and the capture fails closed.
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  PipelineOptions small;
+  small.max_photo_bytes = 4096;
+  auto rs = PollOnce(small);
+  const EventReport* r = Find(rs, "gate-ble", "unlock");
+  ASSERT_NE(r, nullptr);
+  EXPECT_FALSE(r->analysis_ok);
+  EXPECT_NE(r->error.find(": larger than 4096 bytes, the most a lock photo may be"),
+            std::string::npos)
+      << r->error;
+  EXPECT_EQ(r->verdict, "reject");
+  EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
+}
+
 TEST_F(PipelineE2E, AWrongKeyFailsClosed) {
   std::string path = Inject("gate-ble", "unlock", "astronaut.jpg");
   std::vector<EventReport> rs;
