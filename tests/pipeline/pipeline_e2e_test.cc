@@ -956,8 +956,9 @@ TEST_F(BatchCli, AThousandCapturesRunInBoundedMemory) {
   auto big = run(1000, "j2.db");
   ASSERT_EQ(big.exit_code, 0) << big.err;
   long rss_big = std::stol(RunShell("tail -n1 " + ShellQuote(dir_.File("rss"))).out);
-  // Ten times the captures, (nearly) the same peak memory.
-  EXPECT_LT(rss_big, rss_small + 64 * 1024)
+  // Ten times the captures, (nearly) the same peak memory: measured 61.6 and
+  // 63.2 MiB; 16 MiB more would be a leak of 18 KiB a capture.
+  EXPECT_LT(rss_big, rss_small + 16 * 1024)
       << "peak KiB: " << rss_small << " for 100, " << rss_big << " for 1000";
   // Every capture is in the report, then the summary.
   auto lines = RunShell("wc -l < " + ShellQuote(dir_.File("report.jsonl")));
