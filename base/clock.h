@@ -13,4 +13,9 @@ inline std::int64_t NowMs() {
       .count();
 }
 
+// The system-clock time of `ms` milliseconds since the Unix epoch (0: the epoch).
+inline std::chrono::system_clock::time_point FromMs(std::int64_t ms) {
+  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+}
+
 }  // namespace lockpipe

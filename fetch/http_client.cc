@@ -249,8 +249,10 @@ Result<HttpResponse> SendWithRetry(HttpClient& http, const HttpRequest& request,
     }
     if (!retryable) return r;
     const int delay = BackoffDelayMs(policy, attempt, static_cast<std::uint32_t>(rng()));
-    log::Debug(request.method + " " + RedactUrl(request.url) + ": " +
-               (r.ok() ? "HTTP " + std::to_string(r->status) : r.status().message()) +
+    // A failure's message already names the request.
+    log::Debug((r.ok() ? request.method + " " + RedactUrl(request.url) + ": HTTP " +
+                             std::to_string(r->status)
+                       : r.status().message()) +
                "; retrying in " + std::to_string(delay) + " ms");
     if (policy.sleep) {
       policy.sleep(delay);

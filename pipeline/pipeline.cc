@@ -215,9 +215,7 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
     } else if (j.where == CaptureJob::Where::kLatest && api == nullptr) {
       item->error = InvalidArgument("no cloud configured: cannot ask for the latest capture");
     } else if (j.where == CaptureJob::Where::kLatest &&
-               CaptureIsStale(std::chrono::system_clock::time_point(
-                                  std::chrono::milliseconds(j.captured_at_ms)),
-                              std::chrono::system_clock::now(),
+               CaptureIsStale(FromMs(j.captured_at_ms), std::chrono::system_clock::now(),
                               config_.safety.max_capture_age_seconds)) {
       // The latest capture now may be a newer request than the one this
       // event is about: judging it by this event's date would refuse it and
@@ -551,7 +549,7 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
     e.device_id = r.device_id;
     e.kind = f.job.kind;
     e.captured_at =  // 0 (unknown) is the epoch: never approved
-        std::chrono::system_clock::time_point(std::chrono::milliseconds(f.job.captured_at_ms));
+        FromMs(f.job.captured_at_ms);
     e.now = std::chrono::system_clock::now();
     e.analysis_ok = true;
     e.faces = a.faces;
@@ -582,9 +580,9 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
       else
         log::Error(p.status().ToString());
     }
-    const bool stale = CaptureIsStale(
-        std::chrono::system_clock::time_point(std::chrono::milliseconds(f.job.captured_at_ms)),
-        std::chrono::system_clock::now(), config_.safety.max_capture_age_seconds);
+    const bool stale =
+        CaptureIsStale(FromMs(f.job.captured_at_ms), std::chrono::system_clock::now(),
+                       config_.safety.max_capture_age_seconds);
     r.action =
         d.verdict == Verdict::kReject && stale
             ? StaleRefusal()

@@ -71,9 +71,8 @@ int RunDecide(int argc, char** argv) {
     return Fail(cmd, NotFound(name + ": its device " + entry->event.device_id + " is not in " +
                               runtime.config.source));
   const std::int64_t max_s = runtime.config.safety.max_capture_age_seconds;
-  const bool stale = CaptureIsStale(
-      std::chrono::system_clock::time_point(std::chrono::milliseconds(entry->event.captured_at_ms)),
-      std::chrono::system_clock::now(), static_cast<int>(max_s));
+  const bool stale = CaptureIsStale(FromMs(entry->event.captured_at_ms),
+                                    std::chrono::system_clock::now(), static_cast<int>(max_s));
   if (answer == "approve" && stale) {
     // The same staleness rule as the rules' approvals: never open the door
     // for a request the lock has stopped waiting on.
