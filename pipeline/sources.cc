@@ -241,20 +241,19 @@ Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(const std::string& h
 
 // --- batch --------------------------------------------------------------------
 
-Result<CaptureJob> ParseBatchLine(const std::string& line, const std::string& list_dir, int line_no,
-                                  const std::string& list_name) {
-  const std::string where = list_name + ":" + std::to_string(line_no) + ": ";
+Result<CaptureJob> ParseBatchLine(const std::string& line, const std::string& list_dir,
+                                  int line_no) {
   nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return Corrupt(where + "not a JSON object");
+  if (j.is_discarded() || !j.is_object()) return Corrupt("not a JSON object");
   auto str = [&](const char* k) -> std::string {
     return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : "";
   };
   CaptureJob job;
   job.source = "batch";
   job.device_id = str("device");
-  if (job.device_id.empty()) return Corrupt(where + "\"device\" is missing");
+  if (job.device_id.empty()) return Corrupt("\"device\" is missing");
   auto kind = ParseMediaKind(str("kind").empty() ? "unlock" : str("kind"));
-  if (!kind.ok()) return Corrupt(where + "\"kind\": " + kind.status().message());
+  if (!kind.ok()) return Corrupt("\"kind\": " + kind.status().message());
   job.kind = *kind;
   job.label = str("id").empty() ? std::to_string(line_no) : str("id");
   if (j.contains("captured_at") && j["captured_at"].is_number_integer())
@@ -263,11 +262,11 @@ Result<CaptureJob> ParseBatchLine(const std::string& line, const std::string& li
   if (key.empty() && !str("key_env").empty()) {
     const char* v = std::getenv(str("key_env").c_str());
     if (v == nullptr)
-      return InvalidArgument(where + "environment variable " + str("key_env") + " is not set");
+      return InvalidArgument("environment variable " + str("key_env") + " is not set");
     key = v;
   }
   if (!str("url").empty()) {
-    if (key.empty()) return Corrupt(where + "a \"url\" needs a \"file_key\"");
+    if (key.empty()) return Corrupt("a \"url\" needs a \"file_key\"");
     job.where = CaptureJob::Where::kUrl;
     job.url = str("url");
     job.file_path = str("file_path");
@@ -276,7 +275,7 @@ Result<CaptureJob> ParseBatchLine(const std::string& line, const std::string& li
     job.path = str("path");
     if (job.path.front() != '/') job.path = list_dir + "/" + job.path;
   } else {
-    return Corrupt(where + "needs \"url\" or \"path\"");
+    return Corrupt("needs \"url\" or \"path\"");
   }
   job.file_key = Secret(std::move(key));
   // The line's id is part of the identity: a list may name one file twice as

@@ -122,7 +122,9 @@ bool WebhookSignatureValid(const Secret& secret, const std::string& body,
 // or a local file {"path": "...", "file_key": "..." | "key_env": "VAR" (or no key: plaintext),
 //   "device": "...", "kind": ..., "id": ...}; optional "captured_at" (ms). Blank lines and lines
 // starting with '#' are skipped. Relative paths are taken from the list's folder.
-Result<CaptureJob> ParseBatchLine(const std::string& line, const std::string& list_dir, int line_no,
-                                  const std::string& list_name);
+// `line_no` labels a line without an "id". An error says what is wrong with
+// the line, not where it is: the caller names the list and the line.
+Result<CaptureJob> ParseBatchLine(const std::string& line, const std::string& list_dir,
+                                  int line_no);
 
 }  // namespace lockpipe

@@ -76,11 +76,17 @@ int RunBatch(int argc, char** argv) {
           "A \"path\" with no key is read as plaintext media; relative paths are taken\n"
           "from the list's folder; \"captured_at\" is the capture time in ms since the\n"
           "epoch (optional; without it, rules can refuse or escalate but never approve).\n"
+          "A line that is not a capture (not JSON, no \"device\", no \"url\" or \"path\")\n"
+          "is a failed item: it is logged, reported with its \"line\" and \"error\", and\n"
+          "counted in the summary's \"invalid_lines\"; the rest of the list still runs.\n"
+          "A list that cannot be read (an I/O error) stops the batch.\n"
           "Exit status: 0 when every capture was analysed,\n"
-          "1 when any failed (they are in the report), 130 when interrupted.",
+          "1 when any failed or a line was invalid (they are in the report),\n"
+          "130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM).",
           &vm, &rc))
     return rc;
   const std::string list = vm["input"].as<std::string>();
+  const std::string list_name = list == "-" ? "stdin" : list;
   std::ifstream file;
   std::istream* in = &std::cin;
   if (list != "-") {
@@ -143,18 +149,38 @@ int RunBatch(int argc, char** argv) {
   const std::string dir = list == "-" ? "." : std::filesystem::path(list).parent_path().string();
   std::string line;
   int line_no = 0;
-  Status input_status;
+  std::int64_t invalid_lines = 0;
   while (!pipeline.aborted() && std::getline(*in, line)) {
     ++line_no;
     if (line.empty() || line[0] == '#') continue;
-    auto job = ParseBatchLine(line, dir.empty() ? "." : dir, line_no, list == "-" ? "stdin" : list);
+    auto job = ParseBatchLine(line, dir.empty() ? "." : dir, line_no);
     if (!job.ok()) {
-      input_status = job.status();
-      pipeline.Abort();
-      break;
+      // One bad line is that item's failure, not the batch's: the rest runs.
+      // The item names no device or capture: the line did not say them.
+      const nlohmann::json item = {{"source", "batch"},    {"list", list_name},
+                                   {"line", line_no},      {"invalid_line", true},
+                                   {"analysis_ok", false}, {"error", job.status().message()}};
+      const std::string where = list_name + ":" + std::to_string(line_no);
+      std::lock_guard<std::mutex> lock(mu);
+      ++invalid_lines;
+      ++done;
+      if (report && report_status.ok()) report_status = report->Write(JsonText(item) + "\n");
+      if (as_json)
+        std::cout << JsonText(item) << "\n";
+      else if (!tty)
+        std::cout << "[INVALID] " << where << ": " << job.status().message() << "\n";
+      if (tty) std::fputc('\r', stderr);
+      log::Error(where + ": " + job.status().message() + "; line skipped");
+      progress.Update(done);
+      continue;
     }
     if (!pipeline.Submit(std::move(job).value())) break;
   }
+  // A list that cannot be read is not a finished list; what it gave is finished.
+  Status input_status;
+  if (in->bad() || (in == &std::cin && std::ferror(stdin)))
+    input_status = IoError(list_name + ":" + std::to_string(line_no + 1) +
+                           ": cannot read: " + ErrnoText(errno));
   pipeline.Finish();
   progress.Update(done, true);
   auto st = pipeline.stats();
@@ -168,7 +194,9 @@ int RunBatch(int argc, char** argv) {
                               {"lock_calls_ok", st.actions_ok},
                               {"lock_calls_failed", st.actions_failed},
                               {"lock_calls_impossible", st.actions_impossible},
+                              {"invalid_lines", invalid_lines},
                               {"interrupted", signals.fired()}}}};
+  if (!input_status.ok()) summary["summary"]["input_error"] = input_status.message();
   if (report) {
     if (report_status.ok()) report_status = report->Write(JsonText(summary) + "\n");
     if (report_status.ok()) report_status = report->Commit();
@@ -177,11 +205,12 @@ int RunBatch(int argc, char** argv) {
   std::cerr << "lockpipe batch: " << st.done << " capture(s): " << st.failed << " failed analysis, "
             << st.approved << " approved, " << st.rejected << " rejected, " << st.escalated
             << " escalated, " << st.duplicates << " already seen"
+            << (invalid_lines > 0 ? "; " + std::to_string(invalid_lines) + " invalid line(s)" : "")
             << (popts.act ? "" : " (nothing sent: no --act)") << "\n";
   if (!input_status.ok()) return Fail(cmd, input_status);
-  if (signals.fired()) return kExitInterrupted;
+  if (signals.fired()) return signals.exit_code();
   if (!pipeline.error().ok()) return Fail(cmd, pipeline.error());
-  return st.failed > 0 ? kExitFailure : kExitOk;
+  return st.failed > 0 || invalid_lines > 0 ? kExitFailure : kExitOk;
 }
 
 }  // namespace

@@ -157,7 +157,7 @@ int RunRun(int argc, char** argv) {
   if (st.actions_impossible > 0)
     std::cerr << ", " << st.actions_impossible << " not possible for the lock type (see above)";
   std::cerr << "\n";
-  if (signals.fired()) return kExitInterrupted;
+  if (signals.fired()) return signals.exit_code();
   if (!pipeline.error().ok()) return Fail(cmd, pipeline.error());
   if (every_poll_failed)
     return Fail(cmd, NetworkError("every poll failed (" + std::to_string(poller.failed()) +

@@ -1,8 +1,14 @@
 #include "pipeline/cli/command.h"
 
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <streambuf>
 
+#include "base/file_util.h"
 #include "decoders/media_container.h"
 
 namespace lockpipe::cli {
@@ -29,6 +35,77 @@ int UsageError(const std::string& command, const std::string& message) {
   std::cerr << "lockpipe " << command << ": " << message << "\n"
             << "Try 'lockpipe " << command << " --help'.\n";
   return kExitUsage;
+}
+
+// An unbuffered std::streambuf in front of std::cout's own: it forwards every
+// write and keeps the errno of the first that fails, on the thread it failed
+// on. Nothing else can tell later: glibc drops a buffer it could not write
+// and leaves no error behind, and errno is the writing thread's.
+class StdoutWatch::Buf : public std::streambuf {
+ public:
+  explicit Buf(std::streambuf* out) : out_(out) {}
+  int first_error() const { return first_error_; }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+    errno = 0;
+    const int_type r = out_->sputc(traits_type::to_char_type(c));
+    if (traits_type::eq_int_type(r, traits_type::eof())) Record();
+    return r;
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    errno = 0;
+    const std::streamsize written = out_->sputn(s, n);
+    if (written < n) Record();
+    return written;
+  }
+  int sync() override {
+    errno = 0;
+    const int r = out_->pubsync();
+    if (r != 0) Record();
+    return r;
+  }
+
+ private:
+  void Record() {
+    int none = 0;
+    first_error_.compare_exchange_strong(none, errno != 0 ? errno : EIO);
+  }
+  std::streambuf* out_;
+  std::atomic<int> first_error_{0};
+};
+
+StdoutWatch::StdoutWatch()
+    : buf_(std::make_unique<Buf>(std::cout.rdbuf())), previous_(std::cout.rdbuf(buf_.get())) {}
+
+StdoutWatch::~StdoutWatch() {
+  std::cout.flush();
+  std::cout.rdbuf(previous_);
+}
+
+Status FlushStdout() {
+  const bool was_good = std::cout.good() && !std::ferror(stdout);
+  errno = 0;
+  std::cout.flush();
+  int err = errno;
+  if (std::fflush(stdout) != 0 && err == 0) err = errno;  // what printf() wrote
+  const auto* watch = dynamic_cast<const StdoutWatch::Buf*>(std::cout.rdbuf());
+  const int watched = watch != nullptr ? watch->first_error() : 0;
+  if (watched == 0 && std::cout.good() && !std::ferror(stdout)) return Status::Ok();
+  if (watched != 0)
+    err = watched;
+  else if (!was_good)
+    err = 0;  // it failed before this flush, and errno has moved on since
+  return IoError("cannot write to standard output: " +
+                 (err != 0 ? ErrnoText(err) : std::string("a write failed")));
+}
+
+int FinishStdout(const std::string& command, int rc) {
+  Status s = FlushStdout();
+  if (s.ok()) return rc;
+  Fail(command, s);
+  return rc == kExitOk ? kExitFailure : rc;
 }
 
 std::function<void(int)> IntIn(const std::string& option, int lo, int hi) {

@@ -8,7 +8,9 @@
 
 #include <boost/program_options.hpp>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <streambuf>
 #include <string>
 #include <vector>
 
@@ -19,9 +21,10 @@ namespace lockpipe::cli {
 
 enum ExitCode : int {
   kExitOk = 0,
-  kExitFailure = 1,  // the work failed (bad input, server error, ...)
-  kExitUsage = 2,    // the command line is wrong
-  kExitInterrupted = 130,
+  kExitFailure = 1,        // the work failed (bad input, server error, ...)
+  kExitUsage = 2,          // the command line is wrong
+  kExitInterrupted = 130,  // SIGINT (Ctrl-C): 128 + 2, as shells report it
+  kExitTerminated = 143,   // SIGTERM (kill, a service manager's stop): 128 + 15
 };
 
 struct Command {
@@ -40,6 +43,34 @@ const std::vector<Command>& Commands();
 // Prints "lockpipe <cmd>: <message>" on stderr and returns kExitFailure.
 int Fail(const std::string& command, const Status& status);
 int UsageError(const std::string& command, const std::string& message);
+
+// While it lives, std::cout writes through it and the first write that fails
+// is remembered with its errno, from whichever thread wrote, for FlushStdout
+// to name. main() holds one around the command. Not copyable or movable.
+class StdoutWatch {
+ public:
+  StdoutWatch();
+  ~StdoutWatch();  // flushes std::cout and gives it back its own buffer
+  StdoutWatch(const StdoutWatch&) = delete;
+  StdoutWatch& operator=(const StdoutWatch&) = delete;
+
+  class Buf;
+
+ private:
+  std::unique_ptr<Buf> buf_;
+  std::streambuf* previous_;
+};
+
+// Flushes std::cout and stdout and says whether everything written to them
+// reached standard output: IoError "cannot write to standard output: <why>"
+// if a write failed (a full disk, /dev/full, a closed descriptor), now or
+// earlier. <why> is the errno text when known (always under a StdoutWatch).
+Status FlushStdout();
+// The exit code of a command whose result went to standard output: `rc`, or,
+// when FlushStdout fails, the failure printed as Fail does and kExitFailure
+// (a non-zero `rc` is kept: it says more). main() calls it after every
+// command, so a result that never reached its reader is never a success.
+int FinishStdout(const std::string& command, int rc);
 
 // A program_options notifier that refuses a value outside [lo, hi] with a
 // usage error naming the option: po::value<int>()->notifier(IntIn("--threads", 0, 64)).

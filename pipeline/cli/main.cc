@@ -86,11 +86,14 @@ int main(int argc, char** argv) {
   }
   int rc = lockpipe::cli::kExitUsage;
   bool found = false;
+  lockpipe::cli::StdoutWatch stdout_watch;
   for (const auto& c : lockpipe::cli::Commands()) {
     if (std::strcmp(argv[1], c.name) == 0) {
       std::string argv0 = std::string("lockpipe ") + c.name;
       argv[1] = argv0.data();
-      rc = c.run(argc - 1, argv + 1);
+      // Here, not in each command: every command's result counts only once it
+      // has reached standard output.
+      rc = lockpipe::cli::FinishStdout(c.name, c.run(argc - 1, argv + 1));
       found = true;
       break;
     }

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <sstream>
+#include <string_view>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -155,21 +156,35 @@ SignalWatcher::SignalWatcher(std::function<void()> on_signal) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   thread_ = std::thread([this, set, on_signal = std::move(on_signal)] {
+    auto say = [](std::string_view m) { (void)!write(2, m.data(), m.size()); };
     for (;;) {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) continue;
       if (done_) return;
-      if (fired_.exchange(true)) {
-        static const char kMsg[] = "\nlockpipe: second interrupt, exiting now\n";
-        (void)!write(2, kMsg, sizeof kMsg - 1);
-        _exit(kExitInterrupted);
+      const bool term = sig == SIGTERM;
+      if (int first = 0; !signal_.compare_exchange_strong(first, sig)) {
+        say(term ? "\nlockpipe: terminated again (SIGTERM), exiting now\n"
+                 : "\nlockpipe: second interrupt, exiting now\n");
+        _exit(term ? kExitTerminated : kExitInterrupted);
       }
-      static const char kMsg[] =
-          "\nlockpipe: interrupted; finishing captures in flight (Ctrl-C again to quit at once)\n";
-      (void)!write(2, kMsg, sizeof kMsg - 1);
+      say(term ? "\nlockpipe: terminated (SIGTERM); finishing captures in flight (send it again "
+                 "to quit at once)\n"
+               : "\nlockpipe: interrupted; finishing captures in flight (Ctrl-C again to quit "
+                 "at once)\n");
       on_signal();
     }
   });
+}
+
+int SignalWatcher::exit_code() const {
+  switch (signal_.load()) {
+    case 0:
+      return kExitOk;
+    case SIGTERM:
+      return kExitTerminated;
+    default:
+      return kExitInterrupted;
+  }
 }
 
 SignalWatcher::~SignalWatcher() {

@@ -49,15 +49,22 @@ std::string DescribeReport(const EventReport& r);
 
 // Blocks SIGINT and SIGTERM in every thread started after it and runs
 // `on_signal` on a watcher thread at the first one; a second one exits at
-// once (status 130). Call before starting any other thread.
+// once (status 128 + its number). Call before starting any other thread.
+// A command stopped by one returns exit_code(): 130 for SIGINT (Ctrl-C), 143
+// for SIGTERM, what shells and service managers expect of a stopped program.
 class SignalWatcher {
  public:
   explicit SignalWatcher(std::function<void()> on_signal);
   ~SignalWatcher();
-  bool fired() const { return fired_; }
+  bool fired() const { return signal_ != 0; }
+  // The first signal received (SIGINT or SIGTERM), 0 while none has been.
+  int signal_number() const { return signal_; }
+  // kExitInterrupted after SIGINT, kExitTerminated after SIGTERM, kExitOk
+  // while none has fired.
+  int exit_code() const;
 
  private:
-  std::atomic<bool> fired_{false};
+  std::atomic<int> signal_{0};
   std::atomic<bool> done_{false};
   std::thread thread_;
 };

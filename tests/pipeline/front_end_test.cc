@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
+#include "emulator/server.h"
+#include "pipeline/journal.h"
 #include "tests/testutil.h"
 
 namespace lockpipe {
@@ -60,6 +63,74 @@ TEST(FrontEnd, MissingMediaProgramIsExplained) {
                        "README.md).\n");
   r = RunShell(ShellQuote(lone) + " --version");  // its own commands still work
   EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+// A result that never reached its reader is not a success: a command that
+// prints one fails, naming the error, when standard output cannot be written
+// (/dev/full answers every write with ENOSPC).
+const char kNoSpace[] = ": cannot write to standard output: No space left on device\n";
+
+TEST(FrontEnd, ProbeFailsWhenStandardOutputCannotBeWritten) {
+  // probe runs in lockpipe-media, behind the front end.
+  const std::string probe =
+      Lockpipe("probe --json " + ShellQuote(testing::SourceDir() + "/samples/media/noface.jpg"));
+  auto r = RunShell(probe + " >/dev/null");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = RunShell(probe + " >/dev/full");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, std::string("lockpipe probe") + kNoSpace);
+}
+
+TEST(FrontEnd, JournalFailsWhenStandardOutputCannotBeWritten) {
+  testing::TempDir dir;
+  const std::string db = dir.File("j.db");
+  {
+    auto journal = Journal::Open(db);
+    ASSERT_OK_R(journal);
+    EventRecord e;
+    e.capture_key = "door/unlock/a.jpg";
+    e.device_id = "door";
+    e.kind = "unlock";
+    e.source = "poll";
+    auto id = (*journal)->BeginEvent(e);
+    ASSERT_OK_R(id);
+  }
+  for (const char* args : {"list", "list --json", "show 1", "show 1 --json"}) {
+    const std::string journal =
+        Lockpipe("journal --db " + ShellQuote(db) + " " + std::string(args));
+    auto r = RunShell(journal + " >/dev/null");
+    EXPECT_EQ(r.exit_code, 0) << args << ": " << r.err;
+    r = RunShell(journal + " >/dev/full");
+    EXPECT_EQ(r.exit_code, 1) << args;
+    EXPECT_EQ(r.err, std::string("lockpipe journal") + kNoSpace) << args;
+  }
+}
+
+TEST(FrontEnd, ApiFailsWhenStandardOutputCannotBeWritten) {
+  testing::TempDir dir;
+  const char kClientId[] = "front-end-client";
+  const char kSecret[] = "front-end-secret-0123456789abcde";  // 32 characters
+  testing::WriteFile(dir.File("fixture.json"),
+                     nlohmann::json{{"client_id", kClientId},
+                                    {"access_secret", kSecret},
+                                    {"devices", {{{"id", "zb"}, {"type", "zigbee"}}}}}
+                         .dump());
+  emulator::ServerOptions o;
+  o.fixture_path = dir.File("fixture.json");
+  auto server = emulator::Server::Start(o);
+  ASSERT_OK_R(server);
+  const std::string api =
+      std::string("TUYA_CLIENT_ID=") + kClientId + " TUYA_CLIENT_SECRET=" + kSecret + " " +
+      Lockpipe("api ticket --device zb --endpoint " + ShellQuote((*server)->base_url()));
+  auto r = RunShell(api + " >/dev/null");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = RunShell(api + " >/dev/full");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, std::string("lockpipe api") + kNoSpace);
+  // A closed standard output is no better.
+  r = RunShell(api + " >&-");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "lockpipe api: cannot write to standard output: Bad file descriptor\n");
 }
 
 }  // namespace

@@ -898,6 +898,44 @@ TEST(PipelineCli, RunOnceFailsWhenTheCloudCannotBeAsked) {
   EXPECT_NE(r.err.find("every poll failed"), std::string::npos) << r.err;
 }
 
+// `lockpipe run` against the fixture's emulator, with its rules and credentials.
+std::string RunCommand(const TempDir& dir, const std::string& journal, const std::string& args) {
+  return std::string("TUYA_CLIENT_ID=") + kClientId + " TUYA_CLIENT_SECRET=" + kSecret + " " +
+         ShellQuote(testing::LockpipeBinary()) + " run -c " + ShellQuote(dir.File("rules.toml")) +
+         " --journal " + ShellQuote(dir.File(journal)) + " " + args;
+}
+
+TEST_F(PipelineE2E, RunJsonFailsWhenStandardOutputCannotBeWritten) {
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  auto r = RunShell(RunCommand(dir_, "run.db", "--once --json --dry-run --no-alerts >/dev/full"));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("\nlockpipe run: cannot write to standard output: No space left on "
+                       "device\n"),
+            std::string::npos)
+      << r.err;
+  // The capture was still decided and journaled: only its report went nowhere.
+  auto j = Journal::Open(dir_.File("run.db"), Journal::Mode::kReadOnly);
+  ASSERT_OK_R(j);
+  auto counts = (*j)->CountVerdicts();
+  ASSERT_OK_R(counts);
+  EXPECT_EQ((*counts)["approve"] + (*counts)["reject"] + (*counts)["escalate"], 1);
+  EXPECT_EQ((*counts)["undecided"], 0);
+}
+
+TEST_F(PipelineE2E, SigtermStopsRunWithStatus143) {
+  // A service manager stops a daemon with SIGTERM and expects 128 + 15 back.
+  auto r = RunShell(RunCommand(dir_, "run.db", "--poll-interval 1") + " & pid=$!; " +
+                    "for i in $(seq 200); do [ -s " + ShellQuote(dir_.File("run.db")) +
+                    " ] && break; sleep 0.05; done; sleep 1; kill -TERM $pid; wait $pid; "
+                    "echo \"exit=$?\"");
+  EXPECT_NE(r.out.find("exit=143"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.err.find("\nlockpipe: terminated (SIGTERM); finishing captures in flight (send it "
+                       "again to quit at once)\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("Ctrl-C"), std::string::npos) << r.err;
+}
+
 // A batch of a thousand local captures, through the CLI, with a journal; then
 // the same batch interrupted with Ctrl-C.
 class BatchCli : public ::testing::Test {
@@ -918,18 +956,31 @@ kind = "unlock"
 faces = { min = 1 }
 )");
   }
+  static std::string ListLine(const char* sample, const std::string& id) {
+    return json{{"path", Media(sample)},
+                {"file_key", kSampleKey},
+                {"device", "door"},
+                {"kind", "unlock"},
+                {"id", id}}
+        .dump();
+  }
   void WriteList(int n) {
     std::ofstream list(dir_.File("list.jsonl"));
-    for (int i = 0; i < n; ++i) {
-      const char* sample = i % 2 ? "noface.enc" : "astronaut.enc";
-      list << json{{"path", Media(sample)},
-                   {"file_key", kSampleKey},
-                   {"device", "door"},
-                   {"kind", "unlock"},
-                   {"id", "c" + std::to_string(i)}}
-                  .dump()
-           << "\n";
-    }
+    for (int i = 0; i < n; ++i)
+      list << ListLine(i % 2 ? "noface.enc" : "astronaut.enc", "c" + std::to_string(i)) << "\n";
+  }
+  // `lockpipe batch` of the list, with a report and a journal.
+  std::string Batch(const std::string& args) const {
+    return ShellQuote(testing::LockpipeBinary()) + " batch -c " +
+           ShellQuote(dir_.File("rules.toml")) + " " + ShellQuote(dir_.File("list.jsonl")) +
+           " -o " + ShellQuote(dir_.File("report.jsonl")) + " --no-outputs --journal " +
+           ShellQuote(dir_.File("j.db")) + " " + args;
+  }
+  std::vector<json> Report() const {
+    std::vector<json> lines;
+    std::ifstream in(dir_.File("report.jsonl"));
+    for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+    return lines;
   }
   TempDir dir_;
 };
@@ -1000,6 +1051,121 @@ TEST_F(BatchCli, CtrlCStopsCleanlyAndLeavesTheJournalConsistent) {
   EXPECT_GT(decided, 0);
   EXPECT_LT(decided, 2000);
   EXPECT_EQ(undecided, 0);
+}
+
+TEST_F(BatchCli, SigtermStopsCleanlyWithStatus143) {
+  WriteList(2000);
+  // A service manager stops a job with SIGTERM and expects 128 + 15 back.
+  auto r = RunShell(Batch("--threads 1") + " & pid=$!; for i in $(seq 200); do [ -s " +
+                    ShellQuote(dir_.File("j.db")) +
+                    " ] && break; sleep 0.05; done; sleep 1; kill -TERM $pid; wait $pid; "
+                    "echo \"exit=$?\"");
+  EXPECT_NE(r.out.find("exit=143"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.err.find("\nlockpipe: terminated (SIGTERM); finishing captures in flight (send it "
+                       "again to quit at once)\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("Ctrl-C"), std::string::npos) << r.err;
+  // Stopped the same way as by Ctrl-C: a whole report that says so.
+  auto report = Report();
+  ASSERT_FALSE(report.empty());
+  EXPECT_EQ(report.back()["summary"]["interrupted"], true);
+  EXPECT_LT(report.back()["summary"]["captures"], 2000);
+}
+
+TEST_F(BatchCli, AnInvalidLineIsAFailedItemAndTheRestOfTheListRuns) {
+  {
+    std::ofstream list(dir_.File("list.jsonl"));
+    list << ListLine("astronaut.enc", "c0") << "\n"
+         << "{\"path\": \"cut.enc\", \"device\": \n"  // 2: not JSON
+         << "# a comment\n"
+         << "\n"
+         << R"({"path": "x.enc", "kind": "unlock"})"
+         << "\n"  // 5: no device
+         << ListLine("noface.enc", "c1") << "\n";
+  }
+  auto r = RunShell(Batch("--json"));
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // "1 when any failed"
+  const std::string list = dir_.File("list.jsonl");
+  EXPECT_NE(r.err.find("error: " + list + ":2: not a JSON object; line skipped\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("error: " + list + ":5: \"device\" is missing; line skipped\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("; 2 invalid line(s)"), std::string::npos) << r.err;
+
+  // In the report, each bad line is an item of its own, with nothing it did
+  // not say; every capture of the list was still done.
+  auto report = Report();
+  ASSERT_EQ(report.size(), 5u);
+  std::vector<json> invalid;
+  std::vector<std::string> done;
+  for (std::size_t i = 0; i + 1 < report.size(); ++i) {
+    if (report[i].contains("invalid_line"))
+      invalid.push_back(report[i]);
+    else
+      done.push_back(report[i]["label"].get<std::string>() + ":" +
+                     (report[i]["analysis_ok"].get<bool>() ? "ok" : "failed"));
+  }
+  std::sort(done.begin(), done.end());
+  EXPECT_EQ(done, (std::vector<std::string>{"c0:ok", "c1:ok"}));
+  ASSERT_EQ(invalid.size(), 2u);
+  EXPECT_EQ(invalid[0], (json{{"source", "batch"},
+                              {"list", list},
+                              {"line", 2},
+                              {"invalid_line", true},
+                              {"analysis_ok", false},
+                              {"error", "not a JSON object"}}));
+  EXPECT_EQ(invalid[1], (json{{"source", "batch"},
+                              {"list", list},
+                              {"line", 5},
+                              {"invalid_line", true},
+                              {"analysis_ok", false},
+                              {"error", "\"device\" is missing"}}));
+  const json& summary = report.back()["summary"];
+  EXPECT_EQ(summary["captures"], 2);
+  EXPECT_EQ(summary["analysis_failed"], 0);
+  EXPECT_EQ(summary["invalid_lines"], 2);
+  EXPECT_EQ(summary["interrupted"], false);
+  // --json prints what the report holds, summary aside.
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 4) << r.out;
+  EXPECT_NE(r.out.find(invalid[0].dump()), std::string::npos) << r.out;
+}
+
+TEST_F(BatchCli, AListThatCannotBeReadStopsTheBatch) {
+  const std::string batch = ShellQuote(testing::LockpipeBinary()) + " batch -c " +
+                            ShellQuote(dir_.File("rules.toml")) + " --no-outputs --journal " +
+                            ShellQuote(dir_.File("j.db"));
+  // A read error is not the end of the list: no silent success on half a list.
+  auto r = RunShell(batch + " - </");  // stdin is a folder: read() fails with EISDIR
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("lockpipe batch: stdin:1: cannot read: Is a directory\n"), std::string::npos)
+      << r.err;
+  r = RunShell(batch + " /proc/self/mem");  // opens, then read() fails with EIO
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("lockpipe batch: /proc/self/mem:1: cannot read: Input/output error\n"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST_F(BatchCli, JsonFailsWhenStandardOutputCannotBeWritten) {
+  WriteList(2);
+  auto r = RunShell(Batch("--json >/dev/full"));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("\nlockpipe batch: cannot write to standard output: No space left on "
+                       "device\n"),
+            std::string::npos)
+      << r.err;
+  // The report is a file of its own, and whole.
+  auto report = Report();
+  ASSERT_EQ(report.size(), 3u);
+  EXPECT_EQ(report.back()["summary"]["captures"], 2);
+  // Readable lines go to standard output too.
+  r = RunShell(Batch(">/dev/full"));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("lockpipe batch: cannot write to standard output"), std::string::npos)
+      << r.err;
 }
 
 }  // namespace
