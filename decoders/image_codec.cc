@@ -1,10 +1,12 @@
 #include "decoders/image_codec.h"
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <opencv2/core.hpp>
 #include <utility>
 
@@ -218,7 +220,31 @@ std::pair<std::uint32_t, std::uint32_t> HeaderSize(std::span<const std::uint8_t>
   return {0, 0};
 }
 
+// Extensions of image formats other than JPEG and PNG, lower case.
+constexpr const char* kOtherImageExtensions[] = {
+    "apng", "avif", "bmp", "dib", "dng", "exr", "gif",  "hdr", "heic",
+    "heif", "ico",  "j2k", "jp2", "jpx", "jxl", "pam",  "pbm", "pgm",
+    "pnm",  "ppm",  "psd", "svg", "tga", "tif", "tiff", "webp"};
+
 }  // namespace
+
+Result<ImageFormat> ImageFormatForPath(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  const std::size_t dot = path.rfind('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) {
+    return ImageFormat::kJpeg;  // no extension, "-" included
+  }
+  std::string ext = path.substr(dot + 1);
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext == "png") return ImageFormat::kPng;
+  if (std::find(std::begin(kOtherImageExtensions), std::end(kOtherImageExtensions), ext) !=
+      std::end(kOtherImageExtensions)) {
+    return InvalidArgument(path + ": cannot write ." + ext +
+                           " images; name the file .jpg, .jpeg (JPEG) or .png (PNG)");
+  }
+  return ImageFormat::kJpeg;
+}
 
 Result<cv::Mat> DecodeImage(std::span<const std::uint8_t> bytes, const std::string& name) {
   if (bytes.empty()) return Corrupt(name + ": empty file, no image in it");
@@ -285,6 +311,11 @@ Result<std::vector<std::uint8_t>> EncodePng(const cv::Mat& image) {
   RETURN_IF_ERROR(CheckEncodable(image, "PNG"));
   return EncodePicture(image, AV_CODEC_ID_PNG,
                        image.channels() == 3 ? AV_PIX_FMT_RGB24 : AV_PIX_FMT_GRAY8, 0);
+}
+
+Result<std::vector<std::uint8_t>> EncodeImage(const cv::Mat& image, ImageFormat format,
+                                              int quality) {
+  return format == ImageFormat::kPng ? EncodePng(image) : EncodeJpeg(image, quality);
 }
 
 }  // namespace lockpipe::media

@@ -1,5 +1,6 @@
 // Still images through FFmpeg's own codecs: JPEG and PNG bytes to a BGR
-// cv::Mat, and a BGR (or grey) cv::Mat to JPEG or PNG bytes.
+// cv::Mat, and a BGR (or grey) cv::Mat to JPEG or PNG bytes (ImageFormatForPath
+// picks which from an output file's name).
 //
 // Why not OpenCV's imgcodecs: on Debian it pulls in GDAL and ~120 other shared
 // libraries, 0.14 s and 40 MiB at every start of the program, and FFmpeg - the
@@ -22,8 +23,20 @@
 namespace lockpipe::media {
 
 // 8192 x 8192: far above any lock camera, far below what a hostile header
-// could make the decoder allocate.
-inline constexpr std::int64_t kMaxImagePixels = std::int64_t{8192} * 8192;
+// could make the decoder allocate. Images lockpipe makes (contact sheets) stay
+// within kMaxImageSide on each side, so lockpipe can always read them back.
+inline constexpr int kMaxImageSide = 8192;
+inline constexpr std::int64_t kMaxImagePixels = std::int64_t{kMaxImageSide} * kMaxImageSide;
+
+// The image formats lockpipe writes.
+enum class ImageFormat { kJpeg, kPng };
+
+// The format for an output file named `path`, by its extension in any case:
+// .png gives PNG; .jpg, .jpeg, any other extension, no extension and "-"
+// (stdout) give JPEG. kInvalidArgument for the extension of another image
+// format (.gif, .bmp, .webp, .tif, ...): whoever names a file x.gif expects a
+// GIF, and JPEG bytes under that name would mislead every program that opens it.
+Result<ImageFormat> ImageFormatForPath(const std::string& path);
 
 // Decodes a whole JPEG or PNG file (`name` is for messages). kCorrupt when the
 // bytes are not a decodable JPEG/PNG, kUnsupported when the picture is too big.
@@ -36,5 +49,10 @@ Result<std::vector<std::uint8_t>> EncodeJpeg(const cv::Mat& image, int quality =
 
 // Lossless PNG bytes of a CV_8UC3 (BGR) or CV_8UC1 (grey) image.
 Result<std::vector<std::uint8_t>> EncodePng(const cv::Mat& image);
+
+// EncodeJpeg(image, quality) or EncodePng(image) (which has no quality: PNG is
+// lossless, and `quality` is then not checked).
+Result<std::vector<std::uint8_t>> EncodeImage(const cv::Mat& image, ImageFormat format,
+                                              int quality = 90);
 
 }  // namespace lockpipe::media

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <opencv2/imgproc.hpp>
+#include <set>
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -503,16 +504,19 @@ Status Grab(VideoDecoder& d, const VideoDecoder::Frame& f, const ThumbnailReques
 }
 
 // Decodes forward from a keyframe at or before `target` and keeps the frame
-// whose timestamp is nearest to it.
+// whose timestamp is nearest to it. Appends it to `out` unless its pts is
+// already in `*seen` (it was picked for an earlier target), and adds it there.
 Status NearestFrame(VideoDecoder& d, double target, const ThumbnailRequest& r,
-                    std::vector<Thumbnail>* out) {
+                    std::set<std::int64_t>* seen, std::vector<Thumbnail>* out) {
   RETURN_IF_ERROR(d.SeekBefore(target));
   VideoDecoder::Frame f;
   std::optional<Thumbnail> best;
+  std::int64_t best_pts = 0;
   auto keep = [&]() -> Status {
     std::vector<Thumbnail> one;
     RETURN_IF_ERROR(Grab(d, f, r, &one));
     best = std::move(one.front());
+    best_pts = f.pts;
     return Status::Ok();
   };
   for (;;) {
@@ -532,7 +536,7 @@ Status NearestFrame(VideoDecoder& d, double target, const ThumbnailRequest& r,
   if (!best)
     return Corrupt(d.info().container + ": no frame could be decoded near " +
                    FormatTimestamp(target));
-  out->push_back(std::move(*best));
+  if (seen->insert(best_pts).second) out->push_back(std::move(*best));
   return Status::Ok();
 }
 
@@ -574,14 +578,20 @@ Result<std::vector<Thumbnail>> ExtractThumbnails(RandomAccessSource& source,
       RETURN_IF_ERROR(Grab(*d, f, request, &out));
       break;
     }
-    case ThumbnailMode::kAt:
-      RETURN_IF_ERROR(NearestFrame(*d, request.at_seconds, request, &out));
+    case ThumbnailMode::kAt: {
+      std::set<std::int64_t> seen;
+      RETURN_IF_ERROR(NearestFrame(*d, request.at_seconds, request, &seen, &out));
       break;
+    }
     case ThumbnailMode::kSpread: {
+      // More times than the clip has frames (or keyframes, with keyframes
+      // only) share nearest frames; each frame is decoded again for every time
+      // that picks it, but returned once.
       const double duration = d->info().duration_seconds;
+      std::set<std::int64_t> seen;
       for (int i = 0; i < request.count; ++i) {
         const double t = duration * i / request.count;
-        RETURN_IF_ERROR(NearestFrame(*d, t, request, &out));
+        RETURN_IF_ERROR(NearestFrame(*d, t, request, &seen, &out));
       }
       break;
     }
@@ -613,6 +623,12 @@ cv::Size FitInside(cv::Size native, int max_w, int max_h) {
 
 Status WriteJpeg(const std::string& path, const cv::Mat& image, int quality) {
   ASSIGN_OR_RETURN(auto bytes, EncodeJpeg(image, quality));
+  return WriteFileAtomically(path, bytes);
+}
+
+Status WriteImage(const std::string& path, const cv::Mat& image, int quality) {
+  ASSIGN_OR_RETURN(ImageFormat format, ImageFormatForPath(path));
+  ASSIGN_OR_RETURN(auto bytes, EncodeImage(image, format, quality));
   return WriteFileAtomically(path, bytes);
 }
 
@@ -658,28 +674,56 @@ Result<cv::Mat> MakeContactSheet(const std::vector<Thumbnail>& thumbnails, int c
   }
   constexpr int kGap = 4;
   constexpr int kLabel = 22;  // a strip under each cell for the timestamp
+  // Many frames of a large clip (100 of 1280x720 make a sheet 12844 wide)
+  // would make a sheet that lockpipe's own decoder refuses (kMaxImagePixels)
+  // and few viewers show whole: the cells shrink instead, all by one factor.
+  const int fit_w = (kMaxImageSide - kGap) / cols - kGap;
+  const int fit_h = (kMaxImageSide - kGap) / rows - kGap - kLabel;
+  if (fit_w < kMinContactSheetCell || fit_h < kMinContactSheetCell) {
+    return InvalidArgument(
+        std::to_string(n) + " thumbnails do not fit a contact sheet of at most " +
+        std::to_string(kMaxImageSide) + "x" + std::to_string(kMaxImageSide) + " pixels");
+  }
+  const cv::Size cell = FitInside({cell_w, cell_h}, fit_w, fit_h);
+  const bool shrink = cell != cv::Size(cell_w, cell_h);
   try {
-    cv::Mat sheet(rows * (cell_h + kLabel + kGap) + kGap, cols * (cell_w + kGap) + kGap, CV_8UC3,
-                  cv::Scalar(32, 32, 32));
+    cv::Mat sheet(rows * (cell.height + kLabel + kGap) + kGap, cols * (cell.width + kGap) + kGap,
+                  CV_8UC3, cv::Scalar(32, 32, 32));
     for (int i = 0; i < n; ++i) {
       const Thumbnail& t = thumbnails[static_cast<std::size_t>(i)];
-      const int x = kGap + (i % cols) * (cell_w + kGap);
-      const int y = kGap + (i / cols) * (cell_h + kLabel + kGap);
+      const int x = kGap + (i % cols) * (cell.width + kGap);
+      const int y = kGap + (i / cols) * (cell.height + kLabel + kGap);
       if (!t.image.empty()) {
         cv::Mat bgr;
         if (t.image.channels() == 1)
           cv::cvtColor(t.image, bgr, cv::COLOR_GRAY2BGR);
         else
           bgr = t.image;
-        cv::Mat cell = sheet(cv::Rect(x, y, bgr.cols, bgr.rows));
-        bgr.copyTo(cell);
-        for (const cv::Rect& b : t.boxes) {
-          cv::rectangle(cell, b & cv::Rect(0, 0, bgr.cols, bgr.rows), cv::Scalar(0, 255, 0), 2);
+        std::vector<cv::Rect> boxes = t.boxes;
+        if (shrink) {
+          const cv::Size size = FitInside(bgr.size(), cell.width, cell.height);
+          const double sx = static_cast<double>(size.width) / bgr.cols;
+          const double sy = static_cast<double>(size.height) / bgr.rows;
+          for (cv::Rect& b : boxes) {
+            b = cv::Rect(static_cast<int>(std::lround(b.x * sx)),
+                         static_cast<int>(std::lround(b.y * sy)),
+                         static_cast<int>(std::lround(b.width * sx)),
+                         static_cast<int>(std::lround(b.height * sy)));
+          }
+          cv::Mat small;
+          cv::resize(bgr, small, size, 0, 0, cv::INTER_AREA);
+          bgr = small;
+        }
+        cv::Mat cell_image = sheet(cv::Rect(x, y, bgr.cols, bgr.rows));
+        bgr.copyTo(cell_image);
+        for (const cv::Rect& b : boxes) {
+          cv::rectangle(cell_image, b & cv::Rect(0, 0, bgr.cols, bgr.rows), cv::Scalar(0, 255, 0),
+                        2);
         }
       }
       const std::string label = FormatTimestamp(t.seconds) + (t.keyframe ? " K" : "");
-      cv::putText(sheet, label, cv::Point(x + 2, y + cell_h + kLabel - 6), cv::FONT_HERSHEY_SIMPLEX,
-                  0.5, cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
+      cv::putText(sheet, label, cv::Point(x + 2, y + cell.height + kLabel - 6),
+                  cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
     }
     return sheet;
   } catch (const cv::Exception& e) {

@@ -9,7 +9,7 @@
 //   Probe(source)                container, codec, size, duration, frame counts
 //   ExtractThumbnails(source, request)   BGR cv::Mat frames picked by mode
 //   VideoDecoder                 frame-by-frame decoding (full decodes, tests)
-//   EncodeJpeg / WriteJpeg / MakeContactSheet   images for a person to look at
+//   EncodeImage / WriteImage / MakeContactSheet   images for a person to look at
 //
 // Video goes through FFmpeg's C API over a custom AVIO context whose read and
 // seek callbacks sit on the source. Every FFmpeg failure is carried into the
@@ -108,9 +108,13 @@ struct Thumbnail {
 };
 
 enum class ThumbnailMode {
-  kFirst,      // the first decodable frame
-  kAt,         // the frame nearest `at_seconds` (seek back to a keyframe, decode forward)
-  kSpread,     // `count` frames at 0, d/N, 2d/N, ... (each the nearest, as kAt)
+  kFirst,  // the first decodable frame
+  kAt,     // the frame nearest `at_seconds` (seek back to a keyframe, decode forward)
+  // The frames nearest 0, d/N, 2d/N, ... for N = `count` (each as kAt), each
+  // frame once: where several of those times share a nearest frame (N above
+  // the clip's frame count, or above its keyframe count with keyframes_only),
+  // fewer than `count` come back.
+  kSpread,
   kKeyframes,  // every keyframe, in order, at most `count` of them (0 = all)
 };
 
@@ -129,8 +133,9 @@ struct ThumbnailRequest {
   DecodeOptions decode;
 };
 
-// Decodes the frames `request` asks for. A still gives exactly one Thumbnail
-// (seconds 0, keyframe true) whatever the mode. Fails (never returns an empty
+// Decodes the frames `request` asks for, in time order, never the same frame
+// (stream timestamp) twice. A still gives exactly one Thumbnail (seconds 0,
+// keyframe true) whatever the mode. Fails (never returns an empty
 // vector) when no frame can be decoded: kCorrupt with the reason, kTimeout,
 // kInvalidArgument for a bad request (negative time, count < 1 for kSpread).
 Result<std::vector<Thumbnail>> ExtractThumbnails(RandomAccessSource& source,
@@ -200,12 +205,21 @@ cv::Size FitInside(cv::Size native, int max_w, int max_h);
 
 // EncodeJpeg (decoders/image_codec.h) then an atomic write (temp + rename; "-" = stdout).
 Status WriteJpeg(const std::string& path, const cv::Mat& image, int quality = 90);
+// The same in the format ImageFormatForPath(path) names: PNG for a .png file
+// (`quality` unused), JPEG otherwise. kInvalidArgument for another image
+// format's extension (.gif, .bmp, ...), before anything is written.
+Status WriteImage(const std::string& path, const cv::Mat& image, int quality = 90);
 
 // A grid of thumbnails (as square as possible, `columns` 0 = automatic), each
 // labelled with its timestamp (and "K" for keyframes) and its boxes drawn as
-// green rectangles. Cells are sized to the largest thumbnail. Fails with
-// kInvalidArgument on an empty list.
+// green rectangles. Cells are sized to the largest thumbnail, scaled down
+// (keeping the aspect ratio, boxes scaled with them) where the sheet would
+// otherwise be wider or taller than kMaxImageSide. Fails with
+// kInvalidArgument on an empty list, and when there are so many thumbnails
+// that cells under kMinContactSheetCell pixels a side would be needed to fit.
 Result<cv::Mat> MakeContactSheet(const std::vector<Thumbnail>& thumbnails, int columns = 0);
+// Pixels: the smallest cell side MakeContactSheet shrinks to.
+inline constexpr int kMinContactSheetCell = 16;
 
 // FFmpeg logs its own view of every problem to stderr; lockpipe carries the
 // same errors in Statuses, so programs call this once to keep stderr to one

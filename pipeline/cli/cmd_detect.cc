@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -29,9 +30,13 @@ struct Sampling {
 constexpr int kMaxFrames = 1000;
 
 // The frames to look at: a still's one frame; for a clip, every keyframe by
-// default, `count` frames spread over it, or one every `every_seconds`.
+// default, `count` frames spread over it, or one every `every_seconds`. Each
+// frame once: a clip with fewer frames than the times asked for gives fewer.
+// Sets *asked to how many frames --count or --every asked for (0 for a still
+// or every keyframe).
 Result<std::vector<Thumbnail>> LoadFrames(const std::string& path, const std::optional<Secret>& key,
-                                          const Sampling& sampling) {
+                                          const Sampling& sampling, int* asked) {
+  *asked = 0;
   ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessSource> source, media::OpenMediaFile(path, key));
   ASSIGN_OR_RETURN(media::MediaInfo info, media::Probe(*source));
   media::ThumbnailRequest request;
@@ -39,17 +44,24 @@ Result<std::vector<Thumbnail>> LoadFrames(const std::string& path, const std::op
   if (sampling.count > 0) {
     request.mode = media::ThumbnailMode::kSpread;
     request.count = std::min(sampling.count, kMaxFrames);
-    return media::ExtractThumbnails(*source, request);
+    *asked = request.count;
+    return media::ExtractThumbnails(*source, request);  // returns each frame once
   }
   if (sampling.every_seconds > 0) {
     std::vector<Thumbnail> frames;
+    std::set<double> seen;  // the seconds of the frames kept
     request.mode = media::ThumbnailMode::kAt;
     for (int i = 0; i < kMaxFrames; ++i) {
       request.at_seconds = i * sampling.every_seconds;
       // A clip of duration d has frames in [0, d): past that there is nothing.
       if (i > 0 && request.at_seconds >= info.duration_seconds) break;
+      ++*asked;
       ASSIGN_OR_RETURN(std::vector<Thumbnail> one, media::ExtractThumbnails(*source, request));
-      for (Thumbnail& t : one) frames.push_back(std::move(t));
+      for (Thumbnail& t : one) {
+        // Times closer together than frames share their nearest frame. A
+        // frame's time is always the same double (computed from its pts).
+        if (seen.insert(t.seconds).second) frames.push_back(std::move(t));
+      }
     }
     return frames;
   }
@@ -114,8 +126,8 @@ int RunDetect(int argc, char** argv) {
       "max-side", po::value<int>()->default_value(640),
       "detect on a copy scaled down to this longest side (0 = full size)")(
       "draw", po::value<std::string>(),
-      "write the (first) frame with the faces drawn to this "
-      "JPEG/PNG file");
+      "write the (first) frame with the faces drawn to this image: "
+      "PNG if it ends in .png, else JPEG");
   AddKeyOptions(opts, "the file_key (when FILE is encrypted)");
   po::positional_options_description pos;
   pos.add("input", 1);
@@ -130,11 +142,13 @@ int RunDetect(int argc, char** argv) {
           "the frame, and with YuNet a score in 0..1). Without --key the file is read as\n"
           "plain media; with a key it is decrypted on the fly (64-byte header + AES-CBC).\n"
           "A still is one frame; a clip is sampled at every keyframe unless --every or\n"
-          "--count says otherwise.\n"
+          "--count says otherwise. Each frame is looked at once: asking for more frames\n"
+          "than the clip has gives fewer, with a note on stderr.\n"
           "The default detector is OpenCV's Haar frontal-face cascade (no score); give\n"
           "--model face_detection_yunet_2022mar.onnx for YuNet (score + 5 landmarks).\n"
           "Exit status: 0 when detection ran (whether or not faces were found), 1 when\n"
-          "the file, key or model is bad, 2 for a bad command line.\n\n"
+          "the file, key or model is bad or the output cannot be written, 2 for a bad\n"
+          "command line.\n\n"
           "Examples:\n"
           "  lockpipe detect samples/media/astronaut.jpg\n"
           "  lockpipe detect --key-env FILE_KEY capture.enc --json\n"
@@ -154,6 +168,12 @@ int RunDetect(int argc, char** argv) {
   if (vm.count("count")) {
     sampling.count = vm["count"].as<int>();
     if (sampling.count <= 0) return UsageError(cmd, "--count must be >= 1");
+  }
+  std::optional<media::ImageFormat> draw_format;
+  if (vm.count("draw")) {
+    auto f = media::ImageFormatForPath(vm["draw"].as<std::string>());
+    if (!f.ok()) return UsageError(cmd, "--draw: " + f.status().message());
+    draw_format = *f;
   }
   FaceDetectorOptions options;
   if (vm.count("model")) options.model_path = vm["model"].as<std::string>();
@@ -176,7 +196,8 @@ int RunDetect(int argc, char** argv) {
   auto detector = MakeFaceDetector(options);
   if (!detector.ok()) return Fail(cmd, detector.status());
   const std::string path = vm["input"].as<std::string>();
-  auto frames = LoadFrames(path, key, sampling);
+  int asked = 0;
+  auto frames = LoadFrames(path, key, sampling, &asked);
   if (!frames.ok()) {
     if (!key && frames.status().code() == StatusCode::kCorrupt) {
       return Fail(cmd, Status(StatusCode::kCorrupt,
@@ -184,6 +205,10 @@ int RunDetect(int argc, char** argv) {
                                   "its file_key with --key, --key-file or --key-env)"));
     }
     return Fail(cmd, frames.status());
+  }
+  if (frames->size() < static_cast<std::size_t>(asked)) {
+    std::cerr << "lockpipe " << cmd << ": note: asked for " << asked << " frames; the clip has "
+              << frames->size() << "\n";
   }
 
   std::vector<std::vector<Face>> faces;
@@ -204,8 +229,7 @@ int RunDetect(int argc, char** argv) {
     const std::string out_path = vm["draw"].as<std::string>();
     cv::Mat canvas = (*frames)[pick].image.clone();
     DrawFaces(canvas, faces[pick]);
-    const bool png = out_path.size() >= 4 && out_path.compare(out_path.size() - 4, 4, ".png") == 0;
-    auto encoded = png ? media::EncodePng(canvas) : media::EncodeJpeg(canvas, 90);
+    auto encoded = media::EncodeImage(canvas, *draw_format, 90);
     if (!encoded.ok()) return Fail(cmd, encoded.status().WithContext(out_path));
     if (auto s = WriteFileAtomically(out_path, *encoded); !s.ok()) return Fail(cmd, s);
   }
@@ -232,7 +256,7 @@ int RunDetect(int argc, char** argv) {
   } else {
     PrintText(path, **detector, *frames, faces);
   }
-  return kExitOk;
+  return kExitOk;  // main() fails it if the faces did not reach standard output
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
-// lockpipe thumbnail: frames of lock media as JPEG, one or a contact sheet.
+// lockpipe thumbnail: frames of lock media as JPEG or PNG, one or a contact sheet.
+#include <array>
 #include <iostream>
 #include <optional>
+#include <span>
 
 #include "base/file_util.h"
 #include "decoders/media_decoder.h"
@@ -18,19 +20,27 @@ std::string NumberedPath(const std::string& path, std::size_t i) {
   return path.substr(0, dot) + suffix + path.substr(dot);
 }
 
+// Whether `source` holds a video clip (not a still photo).
+bool IsClip(RandomAccessSource& source) {
+  std::array<std::uint8_t, media::kSniffBytes> head{};
+  auto n = source.ReadAt(0, head);
+  return n.ok() && media::SniffContent(std::span(head.data(), *n)) == media::ContentType::kMp4;
+}
+
 int RunThumbnail(int argc, char** argv) {
   const std::string cmd = "thumbnail";
   po::options_description opts("Options");
   // clang-format off
   opts.add_options()
       ("input", po::value<std::string>()->required(), "media file (encrypted when a key is given)")
-      ("output,o", po::value<std::string>()->required(), "JPEG to write ('-' = stdout)")
+      ("output,o", po::value<std::string>()->required(),
+       "image to write: .png is PNG; .jpg, .jpeg, no extension or '-' (stdout) is JPEG")
       ("at", po::value<double>(), "the frame nearest this time, in seconds")
       ("count", po::value<int>(), "N frames spread evenly over the clip")
       ("keyframes", po::bool_switch(),
        "decode keyframes only (fast); with neither --at nor --count: every keyframe")
       ("contact-sheet", po::bool_switch(), "one grid image of all frames, timestamps drawn")
-      ("quality", po::value<int>()->default_value(90), "JPEG quality, 1-100")
+      ("quality", po::value<int>()->default_value(90), "JPEG quality, 1-100 (PNG is lossless)")
       ("width", po::value<int>()->default_value(0), "scale each frame down to at most this width")
       ("threads", po::value<int>()->default_value(1)->notifier(IntIn("--threads", 0, 64)),
        "decoder threads (0 = one per core)");
@@ -42,22 +52,29 @@ int RunThumbnail(int argc, char** argv) {
   int rc = 0;
   if (!ParseCommandLine(
           argc, argv, cmd,
-          "lockpipe thumbnail [--key-file KEYFILE] FILE -o OUT.jpg [--at S | --count N] "
+          "lockpipe thumbnail [--key-file KEYFILE] FILE -o OUT.jpg|OUT.png [--at S | --count N] "
           "[--keyframes] [--contact-sheet] [--quality Q] [--width W]",
           opts, pos,
-          "Decodes frames of lock media and writes them as JPEG. By default the first\n"
-          "frame. --at seeks back to a keyframe and decodes forward to the nearest frame;\n"
-          "--count spreads N frames over the clip; --keyframes alone takes every keyframe.\n"
-          "Several frames go to OUT-0.jpg, OUT-1.jpg, ... unless --contact-sheet puts\n"
-          "them in one grid image. A still photo always gives one image. Files are\n"
-          "written whole or not at all.\n\n"
+          "Decodes frames of lock media and writes them as JPEG, or as PNG when OUT ends\n"
+          "in .png (other image formats' extensions, such as .gif, are refused). By\n"
+          "default the first frame. --at seeks back to a keyframe and decodes forward to\n"
+          "the nearest frame; --count spreads N frames over the clip (with --keyframes,\n"
+          "the keyframe at or before each time); --keyframes alone takes every keyframe.\n"
+          "No frame is written twice: a clip with fewer frames (or keyframes) than N\n"
+          "gives fewer, with a note on stderr. Several frames go to OUT-0.jpg,\n"
+          "OUT-1.jpg, ... unless --contact-sheet puts them in one grid image, whose cells\n"
+          "are scaled down where needed to keep it within 8192x8192 pixels. A still\n"
+          "photo always gives one image. Files are written whole or not at all.\n\n"
           "Examples:\n"
           "  lockpipe thumbnail --key-env FILE_KEY capture.enc -o first.jpg --width 320\n"
           "  lockpipe thumbnail clip.mp4 -o sheet.jpg --count 9 --contact-sheet\n"
-          "  lockpipe thumbnail clip.mp4 -o key.jpg --keyframes --contact-sheet",
+          "  lockpipe thumbnail clip.mp4 -o key.png --keyframes --contact-sheet",
           &vm, &rc))
     return rc;
   if (vm.count("at") && vm.count("count")) return UsageError(cmd, "give --at or --count, not both");
+  const std::string out = vm["output"].as<std::string>();
+  const auto format = media::ImageFormatForPath(out);
+  if (!format.ok()) return UsageError(cmd, "-o/--output: " + format.status().message());
   media::ThumbnailRequest req;
   req.keyframes_only = vm["keyframes"].as<bool>();
   if (vm.count("at")) {
@@ -90,29 +107,42 @@ int RunThumbnail(int argc, char** argv) {
   if (!source.ok()) return Fail(cmd, source.status());
   auto thumbs = media::ExtractThumbnails(**source, req);
   if (!thumbs.ok()) return Fail(cmd, thumbs.status());
-  const std::string out = vm["output"].as<std::string>();
+  // ExtractThumbnails returns each frame once, so a clip shorter (in frames,
+  // or keyframes with --keyframes) than --count gives fewer. A still gives one
+  // whatever is asked, as --help says.
+  if (req.mode == media::ThumbnailMode::kSpread &&
+      thumbs->size() < static_cast<std::size_t>(req.count) && IsClip(**source)) {
+    std::cerr << "lockpipe " << cmd << ": note: asked for " << req.count << " frames; the clip has "
+              << thumbs->size() << (req.keyframes_only ? " keyframes" : "") << "\n";
+  }
   if (vm["contact-sheet"].as<bool>()) {
     auto sheet = media::MakeContactSheet(*thumbs);
-    if (!sheet.ok()) return Fail(cmd, sheet.status());
-    if (auto s = media::WriteJpeg(out, *sheet, quality); !s.ok()) return Fail(cmd, s);
-    return kExitOk;
-  }
-  if (thumbs->size() == 1) {
-    if (auto s = media::WriteJpeg(out, thumbs->front().image, quality); !s.ok())
-      return Fail(cmd, s);
-    return kExitOk;
-  }
-  if (out == "-") return UsageError(cmd, "several frames cannot go to stdout; use --contact-sheet");
-  // Encode everything first so that a failure leaves no partial set behind.
-  std::vector<std::vector<std::uint8_t>> jpegs;
-  for (const media::Thumbnail& t : *thumbs) {
-    auto bytes = media::EncodeJpeg(t.image, quality);
+    if (!sheet.ok()) {
+      return Fail(cmd,
+                  Status(sheet.status().code(), "--contact-sheet: " + sheet.status().message() +
+                                                    "; ask for fewer frames with --count"));
+    }
+    auto bytes = media::EncodeImage(*sheet, *format, quality);
     if (!bytes.ok()) return Fail(cmd, bytes.status());
-    jpegs.push_back(std::move(*bytes));
+    if (auto s = WriteFileAtomically(out, *bytes); !s.ok()) return Fail(cmd, s);
+    return kExitOk;
   }
-  for (std::size_t i = 0; i < jpegs.size(); ++i) {
+  if (out == "-" && thumbs->size() > 1)
+    return UsageError(cmd, "several frames cannot go to stdout; use --contact-sheet");
+  // Encode everything first so that a failure leaves no partial set behind.
+  std::vector<std::vector<std::uint8_t>> images;
+  for (const media::Thumbnail& t : *thumbs) {
+    auto bytes = media::EncodeImage(t.image, *format, quality);
+    if (!bytes.ok()) return Fail(cmd, bytes.status());
+    images.push_back(std::move(*bytes));
+  }
+  if (images.size() == 1) {
+    if (auto s = WriteFileAtomically(out, images.front()); !s.ok()) return Fail(cmd, s);
+    return kExitOk;
+  }
+  for (std::size_t i = 0; i < images.size(); ++i) {
     const std::string path = NumberedPath(out, i);
-    if (auto s = WriteFileAtomically(path, jpegs[i]); !s.ok()) return Fail(cmd, s);
+    if (auto s = WriteFileAtomically(path, images[i]); !s.ok()) return Fail(cmd, s);
     std::cout << path << "\t" << media::FormatTimestamp((*thumbs)[i].seconds)
               << ((*thumbs)[i].keyframe ? "\tkey" : "") << "\n";
   }
@@ -122,7 +152,7 @@ int RunThumbnail(int argc, char** argv) {
 }  // namespace
 
 LOCKPIPE_COMMAND("thumbnail",
-                 "decode frames of lock media to JPEG (one, several, or a contact sheet)",
+                 "decode frames of lock media to JPEG or PNG (one, several, or a contact sheet)",
                  RunThumbnail);
 
 }  // namespace lockpipe::cli

@@ -105,6 +105,29 @@ TEST(ImageCodec, JpegQualityFollowsLibjpegsScale) {
   EXPECT_LE(cv::norm(back, grey, cv::NORM_INF), 2.0);
 }
 
+TEST(ImageCodec, OutputFormatFollowsTheExtension) {
+  for (const std::string path : {"x.png", "x.PNG", "dir.jpg/x.Png", ".png"}) {
+    auto f = ImageFormatForPath(path);
+    ASSERT_OK_R(f);
+    EXPECT_EQ(*f, ImageFormat::kPng) << path;
+  }
+  // JPEG: its own extensions, none, stdout, and names that are not images.
+  for (const std::string path : {"x.jpg", "x.JPEG", "x", "-", "dir.png/x", "x.out", "x.jfif"}) {
+    auto f = ImageFormatForPath(path);
+    ASSERT_OK_R(f);
+    EXPECT_EQ(*f, ImageFormat::kJpeg) << path;
+  }
+  for (const std::string path : {"x.gif", "x.BMP", "x.webp", "x.tiff"}) {
+    EXPECT_EQ(ImageFormatForPath(path).status().code(), StatusCode::kInvalidArgument) << path;
+  }
+  EXPECT_EQ(ImageFormatForPath("out/x.GIF").status().message(),
+            "out/x.GIF: cannot write .gif images; name the file .jpg, .jpeg (JPEG) or .png (PNG)");
+
+  const cv::Mat image(9, 7, CV_8UC3, cv::Scalar(1, 2, 3));
+  EXPECT_EQ(EncodeImage(image, ImageFormat::kPng, 0).value(), EncodePng(image).value());
+  EXPECT_EQ(EncodeImage(image, ImageFormat::kJpeg, 70).value(), EncodeJpeg(image, 70).value());
+}
+
 TEST(ImageCodec, BadInputsAreClearErrors) {
   EXPECT_EQ(EncodeJpeg(cv::Mat(), 90).status().message(), "cannot encode an empty image as JPEG");
   EXPECT_EQ(EncodeJpeg(cv::Mat(4, 4, CV_8UC3), 0).status().message(),

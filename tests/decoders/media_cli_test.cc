@@ -1,7 +1,10 @@
-// `lockpipe probe` and `lockpipe thumbnail` as a user runs them: outputs,
-// exit codes (0 ok / 1 failure / 2 usage), one-line errors, no partial files.
+// `lockpipe probe`, `lockpipe thumbnail` (and `lockpipe detect`'s handling of
+// media and output) as a user runs them: outputs, exit codes (0 ok / 1 failure
+// / 2 usage), one-line errors, no partial files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
@@ -123,6 +126,123 @@ TEST(ThumbnailCli, BadInputsFailCleanly) {
   }
   EXPECT_EQ(ListDir(dir.path()),
             (std::vector<std::string>{"cut.enc", "empty.mp4", "noise.mp4", "truncated.mp4"}));
+}
+
+bool StartsWith(const std::vector<std::uint8_t>& bytes, const std::string& magic) {
+  return bytes.size() >= magic.size() &&
+         std::equal(magic.begin(), magic.end(), bytes.begin(),
+                    [](char m, std::uint8_t b) { return static_cast<std::uint8_t>(m) == b; });
+}
+const std::string kPngMagic = "\x89PNG\r\n\x1a\n";
+const std::string kJpegMagic = "\xFF\xD8\xFF";
+
+// camera_360p.mp4: 75 frames in 3 s, keyframes at 0, 1 and 2 s.
+TEST(ThumbnailCli, MoreFramesThanTheClipHasGivesEachOnceWithANote) {
+  TempDir dir;
+  const std::string clip = ShellQuote(Sample("camera_360p.mp4"));
+  auto r = Lockpipe("thumbnail " + clip + " -o " + ShellQuote(dir.File("k.jpg")) +
+                    " --keyframes --count 10 --width 64");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, dir.File("k-0.jpg") + "\t00:00.000\tkey\n" + dir.File("k-1.jpg") +
+                       "\t00:01.000\tkey\n" + dir.File("k-2.jpg") + "\t00:02.000\tkey\n");
+  EXPECT_EQ(r.err, "lockpipe thumbnail: note: asked for 10 frames; the clip has 3 keyframes\n");
+
+  r = Lockpipe("thumbnail " + clip + " -o " + ShellQuote(dir.File("sheet.jpg")) +
+               " --count 150 --contact-sheet --width 64");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "lockpipe thumbnail: note: asked for 150 frames; the clip has 75\n");
+  cv::Mat sheet = cv::imread(dir.File("sheet.jpg"));
+  // 75 cells of 64x36 in 9 columns and 9 rows.
+  EXPECT_EQ(sheet.size(), cv::Size(9 * (64 + 4) + 4, 9 * (36 + 22 + 4) + 4));
+
+  // Exactly as many as the clip has: no note.
+  r = Lockpipe("thumbnail " + clip + " -o " + ShellQuote(dir.File("three.jpg")) +
+               " --keyframes --count 3 --contact-sheet --width 64");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(ListDir(dir.path()),
+            (std::vector<std::string>{"k-0.jpg", "k-1.jpg", "k-2.jpg", "sheet.jpg", "three.jpg"}));
+}
+
+TEST(ThumbnailCli, TheOutputExtensionChoosesPngOrJpeg) {
+  TempDir dir;
+  const std::string clip = ShellQuote(Sample("camera_360p.mp4")) + " --width 64";
+  auto r = Lockpipe("thumbnail " + clip + " -o " + ShellQuote(dir.File("one.png")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(StartsWith(ReadFile(dir.File("one.png")), kPngMagic));
+  EXPECT_EQ(cv::imread(dir.File("one.png")).size(), cv::Size(64, 36));
+  r = Lockpipe("thumbnail " + clip + " -o " + ShellQuote(dir.File("k.PNG")) + " --keyframes");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const std::string name : {"k-0.PNG", "k-1.PNG", "k-2.PNG"}) {
+    EXPECT_TRUE(StartsWith(ReadFile(dir.File(name)), kPngMagic)) << name;
+  }
+  r = Lockpipe("thumbnail " + clip + " -o " + ShellQuote(dir.File("sheet.png")) +
+               " --keyframes --contact-sheet");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(StartsWith(ReadFile(dir.File("sheet.png")), kPngMagic));
+
+  // JPEG for its own extensions, for none, and on stdout.
+  for (const std::string name : {"one.jpeg", "one.JPG", "plain"}) {
+    r = Lockpipe("thumbnail " + clip + " -o " + ShellQuote(dir.File(name)));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(StartsWith(ReadFile(dir.File(name)), kJpegMagic)) << name;
+  }
+  r = Lockpipe("thumbnail " + clip + " -o -");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(StartsWith(std::vector<std::uint8_t>(r.out.begin(), r.out.end()), kJpegMagic));
+
+  // Another image format's extension is a usage error naming the option, and
+  // nothing is decoded or written.
+  for (const std::string name : {"one.gif", "one.BMP"}) {
+    r = Lockpipe("thumbnail " + clip + " -o " + ShellQuote(dir.File(name)));
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("lockpipe thumbnail: -o/--output: "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(".jpg, .jpeg (JPEG) or .png (PNG)"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(ListDir(dir.path()),
+            (std::vector<std::string>{"k-0.PNG", "k-1.PNG", "k-2.PNG", "one.JPG", "one.jpeg",
+                                      "one.png", "plain", "sheet.png"}));
+}
+
+TEST(DetectCli, ClipFramesAreNeverRepeated) {
+  const std::string clip = ShellQuote(Sample("camera_360p.mp4"));
+  for (const std::string sampling : {"--every 0.02", "--count 150"}) {
+    auto r = Lockpipe("detect " + clip + " " + sampling + " --max-side 64 --json");
+    ASSERT_EQ(r.exit_code, 0) << sampling << "\n" << r.err;
+    EXPECT_EQ(r.err, "lockpipe detect: note: asked for 150 frames; the clip has 75\n") << sampling;
+    auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["frames"].size(), 75u) << sampling;
+    for (std::size_t i = 0; i < 75; ++i) {
+      EXPECT_NEAR(j["frames"][i]["seconds"].get<double>(), static_cast<double>(i) / 25.0, 1e-9)
+          << sampling << " " << i;
+    }
+  }
+}
+
+TEST(DetectCli, DrawWritesPngOrJpegByTheExtension) {
+  TempDir dir;
+  const std::string photo = ShellQuote(Sample("astronaut.jpg"));
+  auto r = Lockpipe("detect " + photo + " --draw " + ShellQuote(dir.File("a.PNG")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(StartsWith(ReadFile(dir.File("a.PNG")), kPngMagic));
+  r = Lockpipe("detect " + photo + " --draw " + ShellQuote(dir.File("a.jpeg")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(StartsWith(ReadFile(dir.File("a.jpeg")), kJpegMagic));
+  r = Lockpipe("detect " + photo + " --draw " + ShellQuote(dir.File("a.bmp")));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("lockpipe detect: --draw: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cannot write .bmp images"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(ListDir(dir.path()), (std::vector<std::string>{"a.PNG", "a.jpeg"}));
+}
+
+TEST(DetectCli, AStdoutThatCannotBeWrittenIsAnError) {
+  for (const std::string format : {"", " --json"}) {
+    auto r = Lockpipe("detect " + ShellQuote(Sample("astronaut.jpg")) + format + " >/dev/full");
+    EXPECT_EQ(r.exit_code, 1) << format << "\n" << r.err;
+    EXPECT_EQ(r.err, "lockpipe detect: cannot write to standard output: No space left on device\n")
+        << format;
+  }
 }
 
 TEST(ThumbnailCli, UsageErrors) {

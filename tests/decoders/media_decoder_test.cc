@@ -358,6 +358,78 @@ TEST_F(ThumbnailTest, SpreadAndScale) {
   EXPECT_EQ(t[0].image.size(), cv::Size(320, 180));
 }
 
+// More times than the clip has keyframes (or frames) share nearest frames:
+// each frame comes back once, in time order.
+TEST_F(ThumbnailTest, SpreadGivesEachFrameOnce) {
+  ThumbnailRequest req;
+  req.mode = ThumbnailMode::kSpread;
+  req.keyframes_only = true;
+  req.count = 20;  // 6 keyframes
+  auto t = Extract(req);
+  ASSERT_EQ(t.size(), 6u);
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    EXPECT_EQ(FrameOf(t[i]), static_cast<int>(i) * 25);
+    EXPECT_EQ(t[i].seconds, static_cast<double>(i));
+  }
+
+  // Every frame: camera_360p has 75 in 3 s, and 100 times 0.03 s apart pick
+  // each of them at least once (the shorter clip keeps the 100 seeks quick).
+  auto src = OpenEncrypted("camera_360p.enc");
+  ASSERT_TRUE(src);
+  req.keyframes_only = false;
+  req.count = 100;
+  auto all = ExtractThumbnails(*src, req);
+  ASSERT_OK_R(all);
+  ASSERT_EQ(all->size(), 75u);
+  for (std::size_t i = 0; i < all->size(); ++i) {
+    EXPECT_NEAR((*all)[i].seconds, static_cast<double>(i) / 25.0, 1e-9) << i;
+  }
+}
+
+TEST(MediaDecoder, ContactSheetShrinksCellsToStayWithinTheImageLimit) {
+  // 5 frames of 3000x200 in 3 columns would be 9016 pixels wide.
+  std::vector<Thumbnail> thumbs(5);
+  for (std::size_t i = 0; i < thumbs.size(); ++i) {
+    thumbs[i].image = cv::Mat(200, 3000, CV_8UC3, cv::Scalar(0, 0, 200));
+    thumbs[i].seconds = static_cast<double>(i);
+    thumbs[i].boxes = {cv::Rect(330, 100, 600, 60)};
+  }
+  auto sheet = MakeContactSheet(thumbs);
+  ASSERT_OK_R(sheet);
+  // Cells of 2725x182 (3000x200 scaled by 2725/3000) fill 8191 of 8192 columns.
+  EXPECT_EQ(sheet->size(), cv::Size(3 * (2725 + 4) + 4, 2 * (182 + 22 + 4) + 4));
+  // The box is scaled with the frame: x 300..844, y 91..145.
+  EXPECT_EQ(sheet->at<cv::Vec3b>(4 + 91, 4 + 500), cv::Vec3b(0, 255, 0));
+  EXPECT_EQ(sheet->at<cv::Vec3b>(4 + 120, 4 + 300), cv::Vec3b(0, 255, 0));
+  EXPECT_EQ(sheet->at<cv::Vec3b>(4 + 120, 4 + 844), cv::Vec3b(0, 255, 0));
+  EXPECT_EQ(sheet->at<cv::Vec3b>(4 + 120, 4 + 500), cv::Vec3b(0, 0, 200));
+  EXPECT_EQ(sheet->at<cv::Vec3b>(4 + 120, 4 + 929), cv::Vec3b(0, 0, 200));
+
+  // One frame wider than the limit on its own.
+  auto wide =
+      MakeContactSheet({Thumbnail{cv::Mat(10, 9000, CV_8UC3, cv::Scalar::all(9)), 0, false, {}}});
+  ASSERT_OK_R(wide);
+  EXPECT_EQ(wide->cols, 8192);
+  // So many frames that cells would be under 16 pixels: refused, not a smear.
+  auto many = MakeContactSheet(std::vector<Thumbnail>(40000));
+  EXPECT_EQ(many.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(many.status().message(),
+            "40000 thumbnails do not fit a contact sheet of at most 8192x8192 pixels");
+}
+
+TEST(MediaDecoder, WriteImageFollowsTheExtension) {
+  TempDir dir;
+  const cv::Mat image(16, 24, CV_8UC3, cv::Scalar(10, 20, 30));
+  ASSERT_OK(WriteImage(dir.File("a.png"), image));
+  ASSERT_OK(WriteImage(dir.File("b.JPG"), image, 80));
+  ASSERT_OK(WriteImage(dir.File("c"), image));
+  EXPECT_EQ(ReadFile(dir.File("a.png")), EncodePng(image).value());
+  EXPECT_EQ(ReadFile(dir.File("b.JPG")), EncodeJpeg(image, 80).value());
+  EXPECT_EQ(ReadFile(dir.File("c")), EncodeJpeg(image, 90).value());
+  EXPECT_EQ(WriteImage(dir.File("d.gif"), image).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(testing::ListDir(dir.path()), (std::vector<std::string>{"a.png", "b.JPG", "c"}));
+}
+
 TEST(MediaDecoder, ContactSheetAndJpeg) {
   std::vector<Thumbnail> thumbs(5);
   for (std::size_t i = 0; i < thumbs.size(); ++i) {
