@@ -55,11 +55,6 @@ struct Pipeline::Fetched {
   // Declared before `media`, so a range source is destroyed before its client.
   std::unique_ptr<HttpClient> http;
   std::unique_ptr<RandomAccessSource> media;
-  // Decoded in the fetch stage (Decode), so an analyze worker never waits on
-  // the network: a video's byte ranges are read while the frames are decoded.
-  bool sniffed = false;  // `type` was read from the media's first bytes
-  media::ContentType type = media::ContentType::kUnknown;
-  std::vector<media::Thumbnail> thumbs;
 };
 
 struct Pipeline::Analyzed {
@@ -335,43 +330,9 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
         }
       }
     }
-    if (!item->duplicate && item->error.ok()) Decode(*item);
     if (!fetched_.Push(std::move(item))) break;
   }
   if (--fetchers_left_ == 0) fetched_.Close();
-}
-
-// --- decode ----------------------------------------------------------------
-
-void Pipeline::Decode(Fetched& item) {
-  std::uint8_t head[media::kSniffBytes] = {};
-  auto got = item.media->ReadAt(0, head);
-  if (!got.ok()) {
-    item.error = got.status();
-    return;
-  }
-  item.sniffed = true;
-  item.type = media::SniffContent(std::span(head, *got));
-  if (item.type == media::ContentType::kUnknown) {
-    item.error =
-        Corrupt(item.media->name() +
-                ": decrypted content is not a JPEG, PNG or MP4: wrong key or not lock media");
-    return;
-  }
-  media::ThumbnailRequest req;
-  const bool video = item.type == media::ContentType::kMp4;
-  req.mode = video ? media::ThumbnailMode::kSpread : media::ThumbnailMode::kFirst;
-  req.count = video ? options_.video_thumbnails : 1;
-  req.keyframes_only = video && options_.keyframes_only;
-  req.max_width = 960;
-  req.max_height = 960;
-  auto t = media::ExtractThumbnails(*item.media, req);
-  if (t.ok() && t->empty())
-    item.error = Corrupt(item.media->name() + ": no decodable frame");
-  else if (t.ok())
-    item.thumbs = std::move(t).value();
-  else
-    item.error = t.status();
 }
 
 // --- analyze ---------------------------------------------------------------
@@ -405,12 +366,35 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
     return a;
   }
 
-  // A capture that could not be fetched or decoded is analysed as failed:
-  // journaled, and recorded in its output folder.
+  // A capture that could not be fetched is analysed as failed: journaled, and
+  // recorded in its output folder, like one that does not decode.
   Status status = item->error;
-  std::vector<media::Thumbnail> thumbs = std::move(item->thumbs);
-  const media::ContentType type = item->type;
-  if (item->sniffed) r.media_type = media::ContentTypeName(type);
+  std::vector<media::Thumbnail> thumbs;
+  std::uint8_t head[media::kSniffBytes] = {};
+  auto got = status.ok() ? item->media->ReadAt(0, head) : Result<std::size_t>(status);
+  media::ContentType type = media::SniffContent(std::span(head, got.ok() ? *got : 0));
+  if (got.ok()) r.media_type = media::ContentTypeName(type);
+  if (!got.ok()) {
+    status = got.status();
+  } else if (type == media::ContentType::kUnknown) {
+    status = Corrupt(item->media->name() +
+                     ": decrypted content is not a JPEG, PNG or MP4: wrong key or not lock media");
+  } else {
+    media::ThumbnailRequest req;
+    const bool video = type == media::ContentType::kMp4;
+    req.mode = video ? media::ThumbnailMode::kSpread : media::ThumbnailMode::kFirst;
+    req.count = video ? options_.video_thumbnails : 1;
+    req.keyframes_only = video && options_.keyframes_only;
+    req.max_width = 960;
+    req.max_height = 960;
+    auto t = media::ExtractThumbnails(*item->media, req);
+    if (t.ok() && t->empty())
+      status = Corrupt(item->media->name() + ": no decodable frame");
+    else if (t.ok())
+      thumbs = std::move(t).value();
+    else
+      status = t.status();
+  }
 
   // Faces on every thumbnail; the frame with the most faces is the evidence.
   std::size_t best = 0;

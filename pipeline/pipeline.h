@@ -1,18 +1,15 @@
 // The pipeline: fetch → decrypt → decode → analyze → decide → act → journal.
 //
 //   Submit() ─► [jobs] ─► fetch workers ─► [fetched] ─► analyze workers ─► [analyzed] ─► act worker
-//                         resolve the URL   (bounded)    faces, outputs      (bounded)    rules,
-//                         journal the event                                               journal,
-//                         download+decrypt                                                report
-//                         decode thumbnails
+//                         resolve the URL   (bounded)    decode, thumbnails  (bounded)    rules,
+//                         lock API, journal the event               faces, outputs journal, report
+//                         download+decrypt
 //
 // Each arrow is a BoundedQueue (backpressure: memory stays bounded whatever
 // the batch size). Each worker thread owns its LockApi, HttpClient and face
 // detector. A photo is streamed through the decryptor as it downloads; a
 // video is read through HTTP byte ranges and the random-access decryptor, so
-// the decoder fetches only what it needs. Decoding happens where the bytes
-// arrive, in the fetch workers: the analyze workers, which do the CPU-bound
-// face detection, never wait on the network.
+// the decoder fetches only what it needs.
 //
 // Safety: any error between the event and the decision (resolve, fetch,
 // decrypt, decode, detect) leads to the configured on_error verdict, never an
@@ -167,8 +164,6 @@ class Pipeline {
   struct Fetched;
   struct Analyzed;
   void FetchWorker(LockApi* api, HttpClient* http);
-  // Sniffs the media and decodes its thumbnails into `item`, or sets its error.
-  void Decode(Fetched& item);
   void AnalyzeWorker(int index);
   void ActWorker(LockApi* api);
   std::unique_ptr<Analyzed> Analyze(std::unique_ptr<Fetched> item, class FaceDetector& detector);

@@ -35,11 +35,10 @@ void AddRuntimeOptions(po::options_description& options) {
   options.add_options()("no-journal", "keep no journal (nothing is remembered across runs)")(
       "dry-run", "decide and journal, but send nothing to the locks")(
       "threads", po::value<int>()->default_value(0)->notifier(IntIn("--threads", 0, 256)),
-      "face-detection threads (0 = one per core)")(
+      "analysis threads (0 = one per core)")(
       "fetch-threads",
       po::value<int>()->default_value(2)->notifier(IntIn("--fetch-threads", 1, 64)),
-      "download, decrypt and decode threads")(
-      "json", "print one JSON object per capture instead of a readable line");
+      "download threads")("json", "print one JSON object per capture instead of a readable line");
 }
 
 void ReportInterruptedWork(Journal& journal) {
