@@ -29,7 +29,10 @@ std::string ApproveEndpoint(const DeviceConfig& device, bool has_password) {
 std::optional<std::string> CannotOpen(const DeviceConfig& device, bool has_password) {
   if (ApproveEndpoint(device, has_password).empty()) {
     if (Supports(device.type, Endpoint::kOpenDoorWithPassword))
-      return "a Zigbee lock opens only with its door password, and the config holds none";
+      return device.password
+                 ? "a Zigbee lock opens only with its door password, and the one the config "
+                   "names could not be read"
+                 : "a Zigbee lock opens only with its door password, and the config holds none";
     return "the reference lists no remote unlock for a " +
            std::string(LockTypeDescription(device.type));
   }

@@ -130,7 +130,9 @@ bool RuleMatches(const RuleConfig& rule, const Evidence& e, const DeviceConfig* 
 bool CaptureIsStale(Clock::time_point captured_at, Clock::time_point now, int max_age_seconds) {
   if (captured_at == Clock::time_point{}) return true;
   if (now + kMaxFutureSkew < captured_at) return true;
-  return std::chrono::floor<std::chrono::seconds>(now - captured_at).count() > max_age_seconds;
+  // "More than max_age whole seconds old", without subtracting the capture
+  // time from now: any capture time compares, none can overflow.
+  return captured_at <= now - std::chrono::seconds(std::int64_t{max_age_seconds} + 1);
 }
 
 RuleEngine::RuleEngine(Config config) : config_(std::move(config)) {
@@ -218,7 +220,7 @@ Decision RuleEngine::Decide(const Evidence& e) {
             "capture is dated " + std::to_string(-age) +
                 " s in the future (clock skew): never approved; " + would + ": rejected"};
   }
-  if (age > config_.safety.max_capture_age_seconds) {
+  if (CaptureIsStale(e.captured_at, e.now, config_.safety.max_capture_age_seconds)) {
     return {Verdict::kReject, matched->name,
             "capture is " + std::to_string(age) + " s old (limit " +
                 std::to_string(config_.safety.max_capture_age_seconds) + " s): never approved; " +

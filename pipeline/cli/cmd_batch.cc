@@ -152,7 +152,8 @@ int RunBatch(int argc, char** argv) {
   std::int64_t invalid_lines = 0;
   while (!pipeline.aborted() && std::getline(*in, line)) {
     ++line_no;
-    if (line.empty() || line[0] == '#') continue;
+    const auto first = line.find_first_not_of(" \t\r");  // blank, or a CRLF list's blank line
+    if (first == std::string::npos || line[first] == '#') continue;
     auto job = ParseBatchLine(line, dir.empty() ? "." : dir, line_no);
     if (!job.ok()) {
       // One bad line is that item's failure, not the batch's: the rest runs.

@@ -140,6 +140,11 @@ int RunDecide(int argc, char** argv) {
               << device->DisplayName() << " (" << LockTypeName(device->type) << ") #" << event_id
               << " by " << by << " → " << result.detail << "\n";
   }
+  // The door may have opened already: whoever ran this must learn it even if
+  // standard output is lost (main() then fails the command for that).
+  if (!FlushStdout().ok())
+    std::cerr << "lockpipe decide: the answer was journaled and carried out: " << result.detail
+              << "\n";
   return done ? kExitOk : kExitFailure;
 }
 

@@ -207,8 +207,8 @@ int RunDetect(int argc, char** argv) {
     return Fail(cmd, frames.status());
   }
   if (frames->size() < static_cast<std::size_t>(asked)) {
-    std::cerr << "lockpipe " << cmd << ": note: asked for " << asked << " frames; the clip has "
-              << frames->size() << "\n";
+    std::cerr << "lockpipe " << cmd << ": note: asked for " << asked << " frames; got "
+              << frames->size() << " distinct frames (several times fell on the same one)\n";
   }
 
   std::vector<std::vector<Face>> faces;

@@ -112,8 +112,9 @@ int RunThumbnail(int argc, char** argv) {
   // whatever is asked, as --help says.
   if (req.mode == media::ThumbnailMode::kSpread &&
       thumbs->size() < static_cast<std::size_t>(req.count) && IsClip(**source)) {
-    std::cerr << "lockpipe " << cmd << ": note: asked for " << req.count << " frames; the clip has "
-              << thumbs->size() << (req.keyframes_only ? " keyframes" : "") << "\n";
+    std::cerr << "lockpipe " << cmd << ": note: asked for " << req.count << " frames; got "
+              << thumbs->size() << " distinct " << (req.keyframes_only ? "keyframes" : "frames")
+              << " (several times fell on the same one)\n";
   }
   if (vm["contact-sheet"].as<bool>()) {
     auto sheet = media::MakeContactSheet(*thumbs);

@@ -1080,8 +1080,9 @@ TEST_F(BatchCli, AnInvalidLineIsAFailedItemAndTheRestOfTheListRuns) {
          << "{\"path\": \"cut.enc\", \"device\": \n"  // 2: not JSON
          << "# a comment\n"
          << "\n"
+         << " \t\r\n"  // blank too, as a CRLF list's blank line is
          << R"({"path": "x.enc", "kind": "unlock"})"
-         << "\n"  // 5: no device
+         << "\n"  // 6: no device
          << ListLine("noface.enc", "c1") << "\n";
   }
   auto r = RunShell(Batch("--json"));
@@ -1090,7 +1091,7 @@ TEST_F(BatchCli, AnInvalidLineIsAFailedItemAndTheRestOfTheListRuns) {
   EXPECT_NE(r.err.find("error: " + list + ":2: not a JSON object; line skipped\n"),
             std::string::npos)
       << r.err;
-  EXPECT_NE(r.err.find("error: " + list + ":5: \"device\" is missing; line skipped\n"),
+  EXPECT_NE(r.err.find("error: " + list + ":6: \"device\" is missing; line skipped\n"),
             std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("; 2 invalid line(s)"), std::string::npos) << r.err;
@@ -1119,7 +1120,7 @@ TEST_F(BatchCli, AnInvalidLineIsAFailedItemAndTheRestOfTheListRuns) {
                               {"error", "not a JSON object"}}));
   EXPECT_EQ(invalid[1], (json{{"source", "batch"},
                               {"list", list},
-                              {"line", 5},
+                              {"line", 6},
                               {"invalid_line", true},
                               {"analysis_ok", false},
                               {"error", "\"device\" is missing"}}));

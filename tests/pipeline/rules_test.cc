@@ -7,10 +7,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "tests/testutil.h"
 
 namespace lockpipe {
@@ -71,6 +73,26 @@ Evidence Good() {
 
 std::string Rule(const std::string& name, const std::string& action, const std::string& body) {
   return "\n[[rules]]\nname = \"" + name + "\"\naction = \"" + action + "\"\n" + body + "\n";
+}
+
+TEST(CaptureTime, AnyMillisecondCountIsATimeAndOnlyNowIsFresh) {
+  // Capture times come from outside (batch lines, webhooks): the conversion
+  // must not overflow the clock (UBSan would stop here), and what it gives for
+  // the absurd is never a fresh capture.
+  const auto now = std::chrono::system_clock::now();
+  EXPECT_FALSE(CaptureIsStale(FromMs(NowMs()), now, 90));
+  for (std::int64_t ms :
+       {std::numeric_limits<std::int64_t>::max(), std::int64_t{10000000000000},
+        std::int64_t{-10000000000000}, std::numeric_limits<std::int64_t>::min(), std::int64_t{0}}) {
+    EXPECT_TRUE(CaptureIsStale(FromMs(ms), now, 90)) << ms;
+  }
+  EXPECT_GT(FromMs(std::numeric_limits<std::int64_t>::max()), now);
+  EXPECT_EQ(FromMs(-1), FromMs(0));  // before the epoch: time unknown
+  // Whatever the time point, the comparison cannot overflow.
+  EXPECT_TRUE(CaptureIsStale(Clock::time_point::min() + std::chrono::hours(1), now, 90));
+  EXPECT_TRUE(CaptureIsStale(Clock::time_point::max() - std::chrono::hours(1), now, 90));
+  EXPECT_FALSE(CaptureIsStale(now - std::chrono::milliseconds(90999), now, 90));
+  EXPECT_TRUE(CaptureIsStale(now - std::chrono::seconds(91), now, 90));
 }
 
 TEST(RulesTest, NoRulesEscalates) {
