@@ -62,6 +62,15 @@ int ExecMediaProgram(char** argv) {
 }
 #endif
 
+// The exit code of the top-level --help or --version: like FinishStdout, with
+// no command to name.
+int FinishTopLevel(int rc) {
+  lockpipe::Status s = lockpipe::cli::FlushStdout();
+  if (s.ok()) return rc;
+  std::cerr << "lockpipe: " << s.ToString() << "\n";
+  return rc == lockpipe::cli::kExitOk ? lockpipe::cli::kExitFailure : rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -70,14 +79,15 @@ int main(int argc, char** argv) {
     return ExecMediaProgram(argv);
   }
 #endif
+  lockpipe::cli::StdoutWatch stdout_watch;
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     PrintHelp();
-    return argc < 2 ? lockpipe::cli::kExitUsage : lockpipe::cli::kExitOk;
+    return FinishTopLevel(argc < 2 ? lockpipe::cli::kExitUsage : lockpipe::cli::kExitOk);
   }
   if (std::strcmp(argv[1], "--version") == 0) {
     std::cout << "lockpipe 0.1.0\n";
-    return 0;
+    return FinishTopLevel(lockpipe::cli::kExitOk);
   }
   // Once per process, before any thread exists (curl's rule).
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -86,7 +96,6 @@ int main(int argc, char** argv) {
   }
   int rc = lockpipe::cli::kExitUsage;
   bool found = false;
-  lockpipe::cli::StdoutWatch stdout_watch;
   for (const auto& c : lockpipe::cli::Commands()) {
     if (std::strcmp(argv[1], c.name) == 0) {
       std::string argv0 = std::string("lockpipe ") + c.name;

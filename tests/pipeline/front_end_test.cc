@@ -81,6 +81,21 @@ TEST(FrontEnd, ProbeFailsWhenStandardOutputCannotBeWritten) {
   EXPECT_EQ(r.err, std::string("lockpipe probe") + kNoSpace);
 }
 
+TEST(FrontEnd, HelpAndVersionFailWhenStandardOutputCannotBeWritten) {
+  // --version is the front end's own; --help runs in lockpipe-media.
+  for (const char* args : {"--help", "--version", "help"}) {
+    auto r = RunShell(Lockpipe(args) + " >/dev/null");
+    EXPECT_EQ(r.exit_code, 0) << args << ": " << r.err;
+    r = RunShell(Lockpipe(args) + " >/dev/full");
+    EXPECT_EQ(r.exit_code, 1) << args;
+    EXPECT_EQ(r.err, std::string("lockpipe") + kNoSpace) << args;
+  }
+  // No command at all is a usage error, whatever became of the help.
+  auto r = RunShell(Lockpipe("") + " >/dev/full");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, std::string("lockpipe") + kNoSpace);
+}
+
 TEST(FrontEnd, JournalFailsWhenStandardOutputCannotBeWritten) {
   testing::TempDir dir;
   const std::string db = dir.File("j.db");
