@@ -105,6 +105,12 @@ int RunBatch(int argc, char** argv) {
       if (!l.empty() && l[0] != '#') ++total;
   }
 
+  // Watching for Ctrl-C and SIGTERM from here on, before any other thread:
+  // a stop while the journal opens or the detectors load takes the same path.
+  std::atomic<Pipeline*> running{nullptr};
+  SignalWatcher signals([&] {
+    if (Pipeline* p = running.load()) p->Abort();
+  });
   auto rt = MakeRuntime(vm, /*need_cloud=*/vm.count("act") > 0);
   if (!rt.ok()) return Fail(cmd, rt.status());
   Runtime& r = **rt;
@@ -138,13 +144,10 @@ int RunBatch(int argc, char** argv) {
     progress.Update(done);
   };
 
-  std::atomic<Pipeline*> running{nullptr};
-  SignalWatcher signals([&] {
-    if (Pipeline* p = running.load()) p->Abort();
-  });
   Pipeline pipeline(r.config, popts, r.deps);
   if (auto s = pipeline.Start(); !s.ok()) return Fail(cmd, s);
   running = &pipeline;
+  if (signals.fired()) pipeline.Abort();  // stopped while starting
 
   const std::string dir = list == "-" ? "." : std::filesystem::path(list).parent_path().string();
   std::string line;

@@ -79,6 +79,14 @@ int RunRun(int argc, char** argv) {
     hook_secret = std::move(s).value();
   }
 
+  // Watching for Ctrl-C and SIGTERM from here on, before any other thread:
+  // a stop while the journal opens or the detectors load takes the same path.
+  StopFlag stop;
+  std::atomic<Pipeline*> running{nullptr};
+  SignalWatcher signals([&] {
+    stop.Stop();
+    if (Pipeline* p = running.load()) p->Abort();
+  });
   auto rt = MakeRuntime(vm, /*need_cloud=*/true);
   if (!rt.ok()) return Fail(cmd, rt.status());
   Runtime& r = **rt;
@@ -92,15 +100,10 @@ int RunRun(int argc, char** argv) {
     else
       std::cout << DescribeReport(e) << std::endl;
   };
-  StopFlag stop;
-  std::atomic<Pipeline*> running{nullptr};
-  SignalWatcher signals([&] {
-    stop.Stop();
-    if (Pipeline* p = running.load()) p->Abort();
-  });
   Pipeline pipeline(r.config, PipelineOptionsFrom(vm), r.deps);
   if (auto s = pipeline.Start(); !s.ok()) return Fail(cmd, s);
   running = &pipeline;
+  if (signals.fired()) pipeline.Abort();  // stopped while starting
   if (r.config.safety.dry_run)
     log::Warn("dry run: decisions are journaled, nothing is sent to the locks");
 
@@ -132,7 +135,9 @@ int RunRun(int argc, char** argv) {
   Poller poller(
       r.config, **api, [&](CaptureJob j) { return pipeline.Submit(std::move(j)); }, po_opts);
   bool every_poll_failed = false;
-  if (vm.count("once")) {
+  if (signals.fired()) {
+    // Stopped while starting: nothing polled, nothing waited for.
+  } else if (vm.count("once")) {
     int n = poller.RunOnce();
     if (poller.answered() + poller.failed() == 0)
       log::Warn(
