@@ -41,6 +41,18 @@ std::optional<std::string> CannotOpen(const DeviceConfig& device, bool has_passw
   return std::nullopt;
 }
 
+ActionResult AlertRefusal() {
+  return {"reject", "", false, true,
+          "refused; an alert is not a request, so nothing was sent (a revoke would refuse the "
+          "lock's pending request, if it has one)"};
+}
+
+std::chrono::system_clock::time_point RequestExpiry(
+    std::chrono::system_clock::time_point captured_at, int max_age_seconds) {
+  if (captured_at == std::chrono::system_clock::time_point{}) return captured_at;
+  return captured_at + std::chrono::seconds(max_age_seconds);
+}
+
 ActionResult StaleRefusal() {
   return {"reject", "", false, true,
           "refused; the capture is stale, so no revoke was sent (it would refuse the lock's "
@@ -51,10 +63,11 @@ Actuator::Actuator(LockApi* api, Journal* journal, bool dry_run)
     : api_(api), journal_(journal), dry_run_(dry_run || api == nullptr) {}
 
 ActionResult Actuator::Carry(std::int64_t event_id, const DeviceConfig& device, Verdict verdict,
-                             const Secret* password) {
+                             const Secret* password,
+                             std::chrono::system_clock::time_point expires) {
   switch (verdict) {
     case Verdict::kApprove:
-      return Approve(event_id, device, password);
+      return Approve(event_id, device, password, expires);
     case Verdict::kReject:
       return Reject(event_id, device);
     case Verdict::kEscalate:
@@ -107,7 +120,8 @@ void Actuator::Finish(std::int64_t action_id, const Status& status, ActionResult
 }
 
 ActionResult Actuator::Approve(std::int64_t event_id, const DeviceConfig& device,
-                               const Secret* password) {
+                               const Secret* password,
+                               std::chrono::system_clock::time_point expires) {
   ActionResult r;
   r.action = "approve";
   const bool has_password = password != nullptr && !password->empty();
@@ -125,17 +139,25 @@ ActionResult Actuator::Approve(std::int64_t event_id, const DeviceConfig& device
   std::string refused;  // the first door call's answer when it refused its ticket
   for (int attempt = 1; attempt <= 2; ++attempt) {
     auto ticket = api_->GetPasswordTicket(device.id);
+    Status not_sent;  // why this attempt's door call does not go out
     if (!ticket.ok()) {
+      not_sent = ticket.status().WithContext(refused.empty() ? "no ticket, door call not sent"
+                                                             : "no fresh ticket");
+    } else if (std::chrono::system_clock::now() > expires) {
+      // The ticket took long enough (timeouts, retries, a new token) for the
+      // request to go stale: the door stays shut.
+      not_sent = InvalidArgument(
+          "door call not sent: the request went stale while its ticket was fetched (a door is "
+          "never opened for a request older than the safety limit)");
+    }
+    if (!not_sent.ok()) {
       // No door call went out on this attempt.
-      if (refused.empty()) {
-        r.sent = false;
-        Finish(action_id, ticket.status().WithContext("no ticket, door call not sent"), &r);
-      } else {
-        Finish(action_id,
-               ticket.status().WithContext("the door refused the first ticket (" + refused +
-                                           "); no fresh ticket"),
-               &r);
-      }
+      if (refused.empty()) r.sent = false;
+      Finish(action_id,
+             refused.empty()
+                 ? not_sent
+                 : not_sent.WithContext("the door refused the first ticket (" + refused + ")"),
+             &r);
       return r;
     }
     s = DoorCall(device, r.endpoint, *ticket, password);

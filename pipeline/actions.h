@@ -52,12 +52,16 @@ class Actuator {
   Actuator(LockApi* api, Journal* journal, bool dry_run);
 
   // Carries out `verdict` for the event. `password` is the door password for
-  // Zigbee locks (may be null). Never throws; a failure is in the result.
+  // Zigbee locks (may be null). `expires`: when the request stops being fresh
+  // (capture time + the safety limit); a door call that would go out after it
+  // is not made, however long the ticket took. Never throws; a failure is in
+  // the result.
   ActionResult Carry(std::int64_t event_id, const DeviceConfig& device, Verdict verdict,
-                     const Secret* password);
+                     const Secret* password, std::chrono::system_clock::time_point expires);
 
  private:
-  ActionResult Approve(std::int64_t event_id, const DeviceConfig& device, const Secret* password);
+  ActionResult Approve(std::int64_t event_id, const DeviceConfig& device, const Secret* password,
+                       std::chrono::system_clock::time_point expires);
   ActionResult Reject(std::int64_t event_id, const DeviceConfig& device);
   // Journals the intent; false (with result filled) when it must not be sent.
   bool BeginIntent(std::int64_t event_id, const DeviceConfig& device, ActionResult* result,
@@ -78,6 +82,16 @@ class Actuator {
 // stopped waiting on that request long ago, and a revoke is per lock: it would
 // refuse whatever request the lock holds now.
 ActionResult StaleRefusal();
+
+// A refusal of an alert: nothing is sent. An alert asks nothing of the lock,
+// and a revoke would refuse whatever request the lock holds now.
+ActionResult AlertRefusal();
+
+// When a request captured at `captured_at` stops being fresh (see
+// CaptureIsStale); the epoch, so already past, when the capture time is
+// unknown.
+std::chrono::system_clock::time_point RequestExpiry(
+    std::chrono::system_clock::time_point captured_at, int max_age_seconds);
 
 // The endpoint Approve would use for a device, or "" when none applies.
 std::string ApproveEndpoint(const DeviceConfig& device, bool has_password);

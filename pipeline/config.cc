@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -431,7 +432,7 @@ class Reader {
     if (n == nullptr) return std::nullopt;
     const auto* v = n->as_integer();
     if (v == nullptr || v->get() < min || v->get() > max) {
-      std::string range = max == std::numeric_limits<int>::max()
+      std::string range = max == std::numeric_limits<int>::max() && (v == nullptr || v->get() < min)
                               ? ">= " + std::to_string(min)
                               : "from " + std::to_string(min) + " to " + std::to_string(max);
       Error(*n, Field(path, key), "must be a whole number " + range);
@@ -664,8 +665,21 @@ void ReadDevice(Reader& r, const toml::table& t, const std::string& p, Config& c
   d.line = static_cast<int>(t.source().begin.line);
   bool ok = true;
   if (const auto id = r.String(t, p, "id")) {
+    const bool plain = std::all_of(id->begin(), id->end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.' ||
+             ch == ':';
+    });
     if (id->empty()) {
       r.Error(*t.get("id"), p + ".id", "must not be empty");
+      ok = false;
+    } else if (!plain || id->size() > 128) {
+      // Cloud device ids are letters and digits; a space or a control
+      // character here is a typo that would never match, or a forged log line.
+      std::string shown = id->substr(0, 64);
+      for (char& ch : shown)
+        if (std::iscntrl(static_cast<unsigned char>(ch))) ch = '?';
+      r.Error(*t.get("id"), p + ".id",
+              Quote(shown) + " is not a device id: at most 128 letters, digits and - _ . :");
       ok = false;
     } else if (const DeviceConfig* prev = c.FindDevice(*id)) {
       r.Error(*t.get("id"), p + ".id",
@@ -748,7 +762,8 @@ void ReadRule(Reader& r, const toml::table& t, const std::string& p, Config& c,
     }
   }
   if (rule.name.empty()) rule.name = p;  // decisions name their rule
-  if (const auto a = r.Enum(t, p, "action", {"approve", "reject", "escalate"})) {
+  const auto action = r.Enum(t, p, "action", {"approve", "reject", "escalate"});
+  if (const auto& a = action) {
     rule.action = *a == "approve" ? Verdict::kApprove
                                   : (*a == "reject" ? Verdict::kReject : Verdict::kEscalate);
   } else if (t.get("action") == nullptr) {
@@ -765,6 +780,10 @@ void ReadRule(Reader& r, const toml::table& t, const std::string& p, Config& c,
     }
   }
   if (auto devices = r.StringList(t, p, "devices")) {
+    // An empty list would read as "no device" but mean "every device".
+    if (devices->empty())
+      r.Error(*t.get("devices"), p + ".devices",
+              "is empty: list at least one device, or leave devices out for every device");
     for (std::size_t i = 0; i < devices->size(); ++i) {
       if (c.FindDevice((*devices)[i]) == nullptr) {
         r.Error(*t.get("devices")->as_array()->get(i), p + ".devices[" + std::to_string(i) + "]",
@@ -774,6 +793,9 @@ void ReadRule(Reader& r, const toml::table& t, const std::string& p, Config& c,
     rule.devices = std::move(*devices);
   }
   if (auto gs = r.StringList(t, p, "groups")) {
+    if (gs->empty())
+      r.Error(*t.get("groups"), p + ".groups",
+              "is empty: list at least one group, or leave groups out for every device");
     for (std::size_t i = 0; i < gs->size(); ++i) {
       if (groups.count((*gs)[i]) == 0) {
         r.Error(*t.get("groups")->as_array()->get(i), p + ".groups[" + std::to_string(i) + "]",
@@ -807,7 +829,7 @@ void ReadRule(Reader& r, const toml::table& t, const std::string& p, Config& c,
       }
       (is_to ? w.to_second : w.from_second) = *secs;
     }
-    if (ok && w.from_second == w.to_second % 86400) {
+    if (ok && w.from_second == w.to_second) {
       r.Error(*tw, tp, "from and to are equal: the window is empty (leave time out for all day)");
       ok = false;
     }
@@ -868,6 +890,10 @@ void ReadRule(Reader& r, const toml::table& t, const std::string& p, Config& c,
     if (rl->get("count") == nullptr) r.Error(*rl, rp + ".count", "is required");
     if (rl->get("per_seconds") == nullptr) r.Error(*rl, rp + ".per_seconds", "is required");
     if (count && per) rule.rate_limit = RateLimit{*count, *per};
+    if (action && rule.action != Verdict::kApprove)
+      r.Error(*rl, rp,
+              "limits approvals, and this rule does not approve: it would never apply (move it "
+              "to an approving rule, or remove it)");
   }
   c.rules.push_back(std::move(rule));
 }

@@ -541,20 +541,20 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
     return finish();
   }
 
-  Decision d;
-  if (!r.analysis_ok) {
-    d = rules_.DecideForError(r.device_id, Corrupt(r.error));
-  } else {
-    Evidence e;
-    e.device_id = r.device_id;
-    e.kind = f.job.kind;
-    e.captured_at =  // 0 (unknown) is the epoch: never approved
-        FromMs(f.job.captured_at_ms);
-    e.now = std::chrono::system_clock::now();
-    e.analysis_ok = true;
-    e.faces = a.faces;
-    d = rules_.Decide(e);
-  }
+  Evidence e;
+  e.device_id = r.device_id;
+  e.kind = f.job.kind;
+  e.captured_at =  // 0 (unknown) is the epoch: never approved
+      FromMs(f.job.captured_at_ms);
+  e.now = std::chrono::system_clock::now();
+  e.analysis_ok = r.analysis_ok;
+  e.analysis_error = r.error;
+  e.faces = a.faces;
+  // A failed analysis goes to the rules too (analysis = "failed" rules, and
+  // rules with no face condition), which never approve it; when none
+  // matches, safety.on_error decides.
+  Decision d = rules_.Decide(e);
+  if (!r.analysis_ok && d.rule.empty()) d = rules_.DecideForError(r.device_id, Corrupt(r.error));
   r.verdict = VerdictName(d.verdict);
   r.rule = d.rule;
   r.reason = d.reason;
@@ -580,13 +580,16 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
       else
         log::Error(p.status().ToString());
     }
-    const bool stale =
-        CaptureIsStale(FromMs(f.job.captured_at_ms), std::chrono::system_clock::now(),
-                       config_.safety.max_capture_age_seconds);
-    r.action =
-        d.verdict == Verdict::kReject && stale
-            ? StaleRefusal()
-            : actuator.Carry(r.event_id, *f.device, d.verdict, password ? &*password : nullptr);
+    const bool stale = CaptureIsStale(e.captured_at, std::chrono::system_clock::now(),
+                                      config_.safety.max_capture_age_seconds);
+    if (d.verdict == Verdict::kReject && f.job.kind == MediaKind::kAlert)
+      r.action = AlertRefusal();
+    else if (d.verdict == Verdict::kReject && stale)
+      r.action = StaleRefusal();
+    else
+      r.action =
+          actuator.Carry(r.event_id, *f.device, d.verdict, password ? &*password : nullptr,
+                         RequestExpiry(e.captured_at, config_.safety.max_capture_age_seconds));
     if (d.verdict == Verdict::kApprove && r.action.impossible)
       log::Error(f.device->DisplayName() + ": " + r.kind + " #" + std::to_string(r.event_id) +
                  " was approved by " + (r.rule.empty() ? "the rules" : "rule " + r.rule) +

@@ -20,7 +20,9 @@ std::string KindText(MediaKind kind) {
 }
 
 std::string FacesText(const Evidence& e) {
-  if (!e.analysis_ok) return "analysis failed";
+  if (!e.analysis_ok)
+    return e.analysis_error.empty() ? "analysis failed"
+                                    : "analysis failed (" + e.analysis_error + ")";
   if (e.faces.empty()) return "no face";
   std::string out = std::to_string(e.faces.size()) + (e.faces.size() == 1 ? " face (" : " faces (");
   for (std::size_t i = 0; i < e.faces.size(); ++i) {
@@ -130,9 +132,9 @@ bool RuleMatches(const RuleConfig& rule, const Evidence& e, const DeviceConfig* 
 bool CaptureIsStale(Clock::time_point captured_at, Clock::time_point now, int max_age_seconds) {
   if (captured_at == Clock::time_point{}) return true;
   if (now + kMaxFutureSkew < captured_at) return true;
-  // "More than max_age whole seconds old", without subtracting the capture
-  // time from now: any capture time compares, none can overflow.
-  return captured_at <= now - std::chrono::seconds(std::int64_t{max_age_seconds} + 1);
+  // Older than max_age, to the clock's precision, without subtracting the
+  // capture time from now: any capture time compares, none can overflow.
+  return captured_at < now - std::chrono::seconds(max_age_seconds);
 }
 
 RuleEngine::RuleEngine(Config config) : config_(std::move(config)) {
@@ -221,8 +223,16 @@ Decision RuleEngine::Decide(const Evidence& e) {
                 " s in the future (clock skew): never approved; " + would + ": rejected"};
   }
   if (CaptureIsStale(e.captured_at, e.now, config_.safety.max_capture_age_seconds)) {
+    // 90.4 s is past a 90 s limit: the tenths say why.
+    const auto age_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(e.now - e.captured_at).count();
+    char shown[32];
+    if (age_ms % 1000 == 0)
+      std::snprintf(shown, sizeof shown, "%lld", static_cast<long long>(age_ms / 1000));
+    else
+      std::snprintf(shown, sizeof shown, "%.1f", static_cast<double>(age_ms) / 1000.0);
     return {Verdict::kReject, matched->name,
-            "capture is " + std::to_string(age) + " s old (limit " +
+            "capture is " + std::string(shown) + " s old (limit " +
                 std::to_string(config_.safety.max_capture_age_seconds) + " s): never approved; " +
                 would + ": rejected"};
   }

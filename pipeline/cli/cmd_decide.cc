@@ -116,9 +116,10 @@ int RunDecide(int argc, char** argv) {
   const ActionResult result =
       answer == "reject" && stale
           ? StaleRefusal()
-          : actuator.Carry(event_id, *device,
-                           answer == "approve" ? Verdict::kApprove : Verdict::kReject,
-                           password ? &*password : nullptr);
+          : actuator.Carry(
+                event_id, *device, answer == "approve" ? Verdict::kApprove : Verdict::kReject,
+                password ? &*password : nullptr,
+                RequestExpiry(FromMs(entry->event.captured_at_ms), static_cast<int>(max_s)));
   // Approving means the door opened; a reject is done once it is journaled,
   // even where the lock type has no revoke call.
   const bool done = answer == "approve" ? result.sent && result.ok : !result.sent || result.ok;

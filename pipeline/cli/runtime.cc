@@ -1,5 +1,6 @@
 #include "pipeline/cli/runtime.h"
 
+#include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -76,6 +77,26 @@ PipelineOptions PipelineOptionsFrom(const po::variables_map& vm) {
   return o;
 }
 
+namespace {
+
+// Whether `url` is https://, or http:// to this machine (a local emulator).
+bool IsLoopbackOrHttps(const std::string& url) {
+  if (url.rfind("http://", 0) != 0) return true;
+  CURLU* u = curl_url();
+  char* host = nullptr;
+  bool local = false;
+  if (u != nullptr && curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+    const std::string h = host;
+    local = h == "localhost" || h == "[::1]" || h.rfind("127.", 0) == 0;
+  }
+  curl_free(host);
+  curl_url_cleanup(u);
+  return local;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Runtime>> MakeRuntime(const po::variables_map& vm, bool need_cloud) {
   auto rt = std::make_unique<Runtime>();
   if (vm.count("verbose")) log::SetLevel(log::Level::kDebug);
@@ -115,6 +136,10 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const po::variables_map& vm, bool n
     };
     return rt;
   }
+  if (!IsLoopbackOrHttps(target->base_url))
+    log::Warn("cloud " + RedactUrl(target->base_url) +
+              " is plain http:// to another machine: access tokens and lock commands cross the "
+              "network unencrypted (use https://; http:// is meant for a local emulator)");
   rt->tokens = std::make_shared<TokenManager>(target->base_url, target->credentials);
   auto tokens = rt->tokens;
   rt->deps.make_api = [tokens, curl]() -> Result<std::unique_ptr<LockApi>> {

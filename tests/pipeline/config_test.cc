@@ -231,6 +231,11 @@ TEST(ConfigTest, BadTimes) {
   ASSERT_OK_R(ok);
   EXPECT_EQ(ok->rules[0].time->from_second, 22 * 3600 + 30 * 60);
   EXPECT_EQ(ok->rules[0].time->to_second, 86400);
+  // The whole day, written out, is not an empty window.
+  auto day = ParseConfig(base + "time = { from = \"00:00\", to = \"24:00\", zone = \"UTC\" }\n",
+                         "rules.toml");
+  ASSERT_OK_R(day);
+  EXPECT_EQ(day->rules[0].time->to_second - day->rules[0].time->from_second, 86400);
   auto secs = ParseConfig(
       base + "time = { from = \"22:00:15\", to = \"06:00\", zone = \"Europe/Berlin\" }\n",
       "rules.toml");
@@ -293,6 +298,18 @@ TEST(ConfigTest, DeviceMistakes) {
                     "password_env = \"P\"\n"),
             "rules.toml:5: devices[0].password_env: give either password_file or password_env, "
             "not both");
+  EXPECT_EQ(ErrorOf("[[devices]]\nid = \"door\"\ntype = \"wifi_access_control\"\n"
+                    "channel = 99999999999\n"),
+            "rules.toml:4: devices[0].channel: must be a whole number from 1 to 2147483647");
+  // A space, a newline or a path in an id is a typo or a forged log line.
+  EXPECT_EQ(ErrorOf("[[devices]]\nid = \"door \"\ntype = \"wifi\"\n"),
+            "rules.toml:2: devices[0].id: \"door \" is not a device id: at most 128 letters, "
+            "digits and - _ . :");
+  EXPECT_EQ(ErrorOf("[[devices]]\nid = \"a\\nb\"\ntype = \"wifi\"\n"),
+            "rules.toml:2: devices[0].id: \"a?b\" is not a device id: at most 128 letters, "
+            "digits and - _ . :");
+  EXPECT_NE(ErrorOf("[[devices]]\nid = \"../x\"\ntype = \"wifi\"\n"), "");
+  EXPECT_EQ(ErrorOf("[[devices]]\nid = \"vdevo1600-00_0.3:a\"\ntype = \"wifi\"\n"), "");
   auto c = ParseConfig("[[devices]]\nid = \"a\"\ntype = \"zigbee\"\npassword_file = \"pw\"\n",
                        "/etc/lockpipe/rules.toml");
   ASSERT_OK_R(c);
@@ -312,6 +329,18 @@ TEST(ConfigTest, RuleReferences) {
   EXPECT_EQ(ErrorOf(base + "min_face_score = 0.9\n"),
             "rules.toml:8: rules[0].min_face_score: the \"cascade\" detector gives no scores, so "
             "this could never match (use detector.kind = \"yunet\")");
+  // An empty list names no device: it must not mean every device.
+  EXPECT_EQ(ErrorOf(base + "devices = []\n"),
+            "rules.toml:8: rules[0].devices: is empty: list at least one device, or leave "
+            "devices out for every device");
+  EXPECT_EQ(ErrorOf(base + "groups = []\n"),
+            "rules.toml:8: rules[0].groups: is empty: list at least one group, or leave groups "
+            "out for every device");
+  EXPECT_EQ(
+      ErrorOf(std::string(kDevices) +
+              "\n[[rules]]\naction = \"reject\"\nrate_limit = { count = 3, per_seconds = 60 }\n"),
+      "rules.toml:8: rules[0].rate_limit: limits approvals, and this rule does not "
+      "approve: it would never apply (move it to an approving rule, or remove it)");
   EXPECT_EQ(ErrorOf(base + "rate_limit = { count = 3 }\n"),
             "rules.toml:8: rules[0].rate_limit.per_seconds: is required");
   EXPECT_EQ(ErrorOf(base + "name = \"a\"\n[[rules]]\nname = \"a\"\naction = \"reject\"\n"),

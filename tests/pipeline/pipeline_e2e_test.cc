@@ -454,6 +454,90 @@ TEST_F(PipelineE2E, AStaleCaptureIsNeverApproved) {
   EXPECT_TRUE(AuditEndpoints("door-wifi").empty());  // no unlock, and no revoke either
 }
 
+TEST_F(PipelineE2E, ARequestThatGoesStaleWhileItsTicketIsFetchedStaysShut) {
+  // Approved while fresh; the ticket then takes longer than the request has
+  // left (a slow cloud, retries). The door call is not made.
+  config_.safety.max_capture_age_seconds = 3;
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  CaptureJob job = LateJob("gate-ble", 0);
+  Admin("POST", "/_emulator/faults", R"({"latency_ms": 4000})");
+  Pipeline p(config_, PipelineOptions{}, Deps());
+  ASSERT_OK(p.Start());
+  ASSERT_TRUE(p.Submit(std::move(job)));
+  p.Finish();
+  ASSERT_EQ(reports_.size(), 1u);
+  EXPECT_EQ(reports_[0].verdict, "approve") << reports_[0].reason;
+  EXPECT_FALSE(reports_[0].action.sent);
+  EXPECT_FALSE(reports_[0].action.ok);
+  EXPECT_NE(reports_[0].action.detail.find("went stale while its ticket was fetched"),
+            std::string::npos)
+      << reports_[0].action.detail;
+  Admin("POST", "/_emulator/faults", R"({"latency_ms": 0})");
+  EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
+  EXPECT_EQ(Admin("GET", "/_emulator/devices/gate-ble")["state"], "locked");
+  // The journal says so: an intent whose outcome is "failed", never resent.
+  auto entry = journal_->GetEvent(reports_[0].event_id);
+  ASSERT_OK_R(entry);
+  ASSERT_EQ(entry->actions.size(), 1u);
+  EXPECT_EQ(entry->actions[0].outcome, "failed");
+}
+
+TEST_F(PipelineE2E, ARefusedAlertRevokesNothing) {
+  // A revoke is per lock: sent for an alert it would refuse the lock's real
+  // pending request, which here waits for a person.
+  RuleConfig ask;
+  ask.name = "requests to a person";
+  ask.action = Verdict::kEscalate;
+  ask.kind = MediaKind::kUnlockRequest;
+  RuleConfig refuse;
+  refuse.name = "alerts refused";
+  refuse.action = Verdict::kReject;
+  refuse.kind = MediaKind::kAlert;
+  config_.rules.insert(config_.rules.begin(), {ask, refuse});
+  Inject("door-wifi", "unlock", "astronaut.jpg");
+  Inject("door-wifi", "alert", "noface.jpg");
+  auto rs = PollOnce();
+  const EventReport* alert = Find(rs, "door-wifi", "alert");
+  ASSERT_NE(alert, nullptr);
+  EXPECT_EQ(alert->verdict, "reject");
+  EXPECT_EQ(alert->rule, "alerts refused");
+  EXPECT_FALSE(alert->action.sent);
+  EXPECT_NE(alert->action.detail.find("an alert is not a request"), std::string::npos)
+      << alert->action.detail;
+  const EventReport* request = Find(rs, "door-wifi", "unlock");
+  ASSERT_NE(request, nullptr);
+  EXPECT_EQ(request->verdict, "escalate");
+  EXPECT_TRUE(AuditEndpoints("door-wifi").empty());
+  EXPECT_FALSE(Admin("GET", "/_emulator/devices/door-wifi")["pending_request"].is_null());
+}
+
+TEST_F(PipelineE2E, AFailedAnalysisIsDecidedByTheRulesForIt) {
+  // on_error is "reject"; a rule for failed analysis sends them to a person.
+  RuleConfig broken;
+  broken.name = "broken media to a person";
+  broken.action = Verdict::kEscalate;
+  broken.analysis = AnalysisCondition::kFailed;
+  broken.devices = {"gate-ble"};
+  config_.rules.insert(config_.rules.begin(), broken);
+  Admin("POST", "/_emulator/faults", R"({"truncate_media_fraction": 0.5})");
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  Inject("room-hotel", "unlock", "astronaut.jpg");
+  auto rs = PollOnce();
+  const EventReport* gate = Find(rs, "gate-ble", "unlock");
+  ASSERT_NE(gate, nullptr);
+  EXPECT_FALSE(gate->analysis_ok);
+  EXPECT_EQ(gate->verdict, "escalate") << gate->reason;
+  EXPECT_EQ(gate->rule, "broken media to a person");
+  EXPECT_NE(gate->reason.find("analysis failed ("), std::string::npos) << gate->reason;
+  // No rule for the other device's failure: on_error decides.
+  const EventReport* room = Find(rs, "room-hotel", "unlock");
+  ASSERT_NE(room, nullptr);
+  EXPECT_FALSE(room->analysis_ok);
+  EXPECT_EQ(room->verdict, "reject") << room->reason;
+  EXPECT_EQ(room->rule, "");
+  EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
+}
+
 TEST_F(PipelineE2E, ALateFetchTheLatestEventClaimsNoCapture) {
   // A "fetch the latest" event two minutes late would judge whatever capture
   // is the latest now, a newer request, by its own date. It is not fetched,

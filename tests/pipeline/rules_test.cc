@@ -91,8 +91,10 @@ TEST(CaptureTime, AnyMillisecondCountIsATimeAndOnlyNowIsFresh) {
   // Whatever the time point, the comparison cannot overflow.
   EXPECT_TRUE(CaptureIsStale(Clock::time_point::min() + std::chrono::hours(1), now, 90));
   EXPECT_TRUE(CaptureIsStale(Clock::time_point::max() - std::chrono::hours(1), now, 90));
-  EXPECT_FALSE(CaptureIsStale(now - std::chrono::milliseconds(90999), now, 90));
-  EXPECT_TRUE(CaptureIsStale(now - std::chrono::seconds(91), now, 90));
+  // The window is 90 s, to the millisecond: 90.001 s is past it.
+  EXPECT_FALSE(CaptureIsStale(now - std::chrono::seconds(90), now, 90));
+  EXPECT_TRUE(CaptureIsStale(now - std::chrono::milliseconds(90001), now, 90));
+  EXPECT_TRUE(CaptureIsStale(now - std::chrono::milliseconds(90999), now, 90));
 }
 
 TEST(RulesTest, NoRulesEscalates) {
@@ -279,6 +281,9 @@ TEST(RulesTest, StaleIsNeverApproved) {
   EXPECT_EQ(d.reason,
             "capture is 91 s old (limit 90 s): never approved; rule 'always' would "
             "approve: rejected");
+  e.now = e.captured_at + 90s + 400ms;  // past the limit, though "90 s" in whole seconds
+  EXPECT_EQ(engine.Decide(e).reason.rfind("capture is 90.4 s old (limit 90 s): never approved", 0),
+            0u);
   e.now = e.captured_at + 140s;
   EXPECT_EQ(engine.Decide(e).reason.rfind("capture is 140 s old (limit 90 s): never approved", 0),
             0u);
