@@ -5,6 +5,7 @@
 
 #include "base/clock.h"
 #include "base/json_text.h"
+#include "fetch/lock_types.h"
 #include "pipeline/actions.h"
 #include "pipeline/cli/runtime.h"
 #include "pipeline/rules.h"
@@ -108,6 +109,18 @@ int RunDecide(int argc, char** argv) {
     if (auto why = CannotOpen(*device, password.has_value() && !password->empty()))
       return Fail(cmd, Unsupported(name + ": cannot open " + device->id + ": " + *why +
                                    "; the request is left unanswered"));
+  }
+  const bool calls_lock =
+      answer == "approve" || (!stale && Supports(device->type, Endpoint::kRevokePasswordFree));
+  if (waiting && calls_lock) {
+    // The cloud must answer first (an access token, kept for the call): an
+    // answer that could not reach the lock because the cloud was down or the
+    // credentials wrong can then be given again.
+    auto http = runtime.deps.make_http();
+    if (!http.ok()) return Fail(cmd, http.status());
+    if (auto token = runtime.tokens->AccessToken(**http); !token.ok())
+      return Fail(cmd, token.status().WithContext(name + ": the cloud cannot be asked; the request "
+                                                         "is left unanswered"));
   }
 
   ResolutionRecord resolution{answer, by, vm["reason"].as<std::string>(), NowMs()};

@@ -863,6 +863,30 @@ TEST_F(DecideE2E, APersonApprovesAnEscalatedRequestAndTheDoorOpensOnce) {
   EXPECT_EQ(d.err.find(kSecret), std::string::npos);
 }
 
+TEST_F(DecideE2E, AnAnswerTheCloudCouldNotTakeCanBeGivenAgain) {
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  auto rs = PollOnce();
+  const EventReport* r = Find(rs, "gate-ble", "unlock");
+  ASSERT_NE(r, nullptr);
+  ASSERT_EQ(r->verdict, "escalate");
+  const std::string id = std::to_string(r->event_id);
+  // The cloud is out of reach: the answer is not spent...
+  auto d = Decide(id + " approve --by alice --endpoint http://127.0.0.1:1");
+  EXPECT_EQ(d.exit_code, 1);
+  EXPECT_NE(d.err.find("event " + id +
+                       ": the cloud cannot be asked; the request is left "
+                       "unanswered"),
+            std::string::npos)
+      << d.err;
+  auto entry = journal_->GetEvent(r->event_id);
+  ASSERT_OK_R(entry);
+  EXPECT_FALSE(entry->resolution.has_value());
+  // ...so it can be given once the cloud answers, and the door opens.
+  d = Decide(id + " approve --by alice");
+  EXPECT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_EQ(AuditEndpoints("gate-ble"), std::vector<std::string>{"password-free/open-door:ok"});
+}
+
 TEST_F(DecideE2E, WhatCannotBeAnsweredIsRefusedAndNothingIsSent) {
   // Decided by a rule (no face: rejected and revoked).
   Inject("door-wifi", "unlock", "noface.jpg");
