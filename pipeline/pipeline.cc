@@ -30,6 +30,21 @@ std::string SafePathComponent(const std::string& text) {
 
 namespace {
 
+// Creates the folder `base`, or `base-2`, `base-3`, ... when that is taken, and
+// returns the one made: evidence from an earlier run, another journal or a
+// capture with the same label is never overwritten or mixed with this one's.
+Result<std::string> CreateFreshFolder(const std::string& base) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(base).parent_path(), ec);
+  if (ec) return IoError("cannot create " + base + ": " + ec.message());
+  for (int n = 1; n <= 1000; ++n) {
+    const std::string dir = n == 1 ? base : base + "-" + std::to_string(n);
+    if (std::filesystem::create_directory(dir, ec)) return dir;
+    if (ec) return IoError("cannot create " + dir + ": " + ec.message());
+  }
+  return IoError("cannot create " + base + ": it and " + base + "-2 to -1000 exist already");
+}
+
 bool IsVideoPath(std::string path) {
   if (auto q = path.find_first_of("?#"); q != std::string::npos) path.resize(q);
   std::transform(path.begin(), path.end(), path.begin(),
@@ -87,6 +102,7 @@ nlohmann::json EventReport::ToJson() const {
   if (!thumbnails.empty()) j["thumbnails"] = thumbnails;
   if (!contact_sheet.empty()) j["contact_sheet"] = contact_sheet;
   if (!record.empty()) j["record"] = record;
+  if (!outputs_error.empty()) j["outputs_error"] = outputs_error;
   j["latency_ms"] = latency_ms;
   return j;
 }
@@ -427,16 +443,19 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
   if (!status.ok()) r.error = status.ToString();
 
   // Outputs: thumbnails with their boxes, a contact sheet, the plaintext media.
+  auto output_failed = [&r](const Status& s) {
+    log::Error("outputs: " + s.ToString());
+    if (r.outputs_error.empty()) r.outputs_error = s.ToString();
+  };
   if (options_.write_outputs) {
     std::string tag = r.event_id ? std::to_string(r.event_id)
                                  : SafePathComponent(j.label.empty() ? j.capture_key : j.label);
-    a->out_dir =
-        config_.outputs.dir + "/" + SafePathComponent(j.device_id) + "/" + tag + "-" + r.kind;
-    std::error_code ec;
-    std::filesystem::create_directories(a->out_dir, ec);
-    if (ec) {
-      log::Error("outputs: cannot create " + a->out_dir + ": " + ec.message());
+    auto dir = CreateFreshFolder(config_.outputs.dir + "/" + SafePathComponent(j.device_id) + "/" +
+                                 tag + "-" + r.kind);
+    if (!dir.ok()) {
+      output_failed(dir.status());
     } else {
+      a->out_dir = std::move(dir).value();
       if (config_.outputs.thumbnails) {
         for (std::size_t i = 0; i < thumbs.size(); ++i) {
           cv::Mat drawn = thumbs[i].image.clone();
@@ -445,13 +464,17 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
           if (auto s = media::WriteJpeg(p, drawn, 85); s.ok())
             r.thumbnails.push_back(p);
           else
-            log::Error("outputs: " + s.ToString());
+            output_failed(s);
         }
       }
       if (config_.outputs.contact_sheet && !thumbs.empty()) {
         auto sheet = media::MakeContactSheet(thumbs);
         std::string p = a->out_dir + "/contact-sheet.jpg";
-        if (sheet.ok() && media::WriteJpeg(p, *sheet, 85).ok()) r.contact_sheet = p;
+        Status s = sheet.ok() ? media::WriteJpeg(p, *sheet, 85) : sheet.status();
+        if (s.ok())
+          r.contact_sheet = p;
+        else
+          output_failed(s);
       }
       if (config_.outputs.decrypted_media && !thumbs.empty()) {
         std::string ext = type == media::ContentType::kMp4   ? ".mp4"
@@ -474,7 +497,7 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
           s = out->Write(std::span(buf.data(), *n));
           off += *n;
         }
-        if (!s.ok()) log::Error("outputs: " + s.ToString());
+        if (!s.ok()) output_failed(s);
       }
     }
   }
@@ -531,6 +554,7 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
         if (r.verdict == "escalate") ++stats_.escalated;
         if (r.action.sent) ++(r.action.ok ? stats_.actions_ok : stats_.actions_failed);
         if (r.action.impossible) ++stats_.actions_impossible;
+        if (!r.outputs_error.empty()) ++stats_.outputs_failed;
       }
     }
     if (deps_.on_report) deps_.on_report(r);
@@ -599,6 +623,7 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
     r.record = a.out_dir + "/record.json";
     if (auto s = WriteFileAtomically(r.record, JsonText(r.ToJson(), 2) + "\n"); !s.ok()) {
       log::Error("outputs: " + s.ToString());
+      if (r.outputs_error.empty()) r.outputs_error = s.ToString();
       r.record.clear();
     }
   }

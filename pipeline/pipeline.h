@@ -96,8 +96,9 @@ struct EventReport {
   ActionResult action;
   std::vector<std::string> thumbnails;
   std::string contact_sheet;
-  std::string record;     // the per-event JSON file
-  double latency_ms = 0;  // received → acted
+  std::string record;         // the per-event JSON file
+  std::string outputs_error;  // the first output that could not be written, if any
+  double latency_ms = 0;      // received → acted
 
   nlohmann::json ToJson() const;
 };
@@ -136,6 +137,7 @@ struct PipelineStats {
   // Verdicts the lock type or the config left no call for (a plain Wi-Fi lock
   // cannot be opened remotely; some types have no revoke): journaled as not sent.
   std::int64_t actions_impossible = 0;
+  std::int64_t outputs_failed = 0;  // captures with an output that could not be written
   std::int64_t done = 0;
 };
 

@@ -199,6 +199,7 @@ int RunBatch(int argc, char** argv) {
                               {"lock_calls_failed", st.actions_failed},
                               {"lock_calls_impossible", st.actions_impossible},
                               {"invalid_lines", invalid_lines},
+                              {"outputs_failed", st.outputs_failed},
                               {"interrupted", signals.fired()}}}};
   if (!input_status.ok()) summary["summary"]["input_error"] = input_status.message();
   if (report) {
@@ -210,11 +211,14 @@ int RunBatch(int argc, char** argv) {
             << st.approved << " approved, " << st.rejected << " rejected, " << st.escalated
             << " escalated, " << st.duplicates << " already seen"
             << (invalid_lines > 0 ? "; " + std::to_string(invalid_lines) + " invalid line(s)" : "")
+            << (st.outputs_failed > 0 ? "; outputs of " + std::to_string(st.outputs_failed) +
+                                            " capture(s) could not be written (see above)"
+                                      : "")
             << (popts.act ? "" : " (nothing sent: no --act)") << "\n";
   if (!input_status.ok()) return Fail(cmd, input_status);
   if (signals.fired()) return signals.exit_code();
   if (!pipeline.error().ok()) return Fail(cmd, pipeline.error());
-  return st.failed > 0 || invalid_lines > 0 ? kExitFailure : kExitOk;
+  return st.failed > 0 || invalid_lines > 0 || st.outputs_failed > 0 ? kExitFailure : kExitOk;
 }
 
 }  // namespace

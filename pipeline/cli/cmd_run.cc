@@ -161,9 +161,15 @@ int RunRun(int argc, char** argv) {
             << " failed";
   if (st.actions_impossible > 0)
     std::cerr << ", " << st.actions_impossible << " not possible for the lock type (see above)";
+  if (st.outputs_failed > 0)
+    std::cerr << "; outputs of " << st.outputs_failed
+              << " capture(s) could not be written (see above)";
   std::cerr << "\n";
   if (signals.fired()) return signals.exit_code();
   if (!pipeline.error().ok()) return Fail(cmd, pipeline.error());
+  if (st.outputs_failed > 0)
+    return Fail(cmd, IoError("the outputs of " + std::to_string(st.outputs_failed) +
+                             " capture(s) could not be written; see the errors above"));
   if (every_poll_failed)
     return Fail(cmd, NetworkError("every poll failed (" + std::to_string(poller.failed()) +
                                   "): the cloud could not be asked; see the warnings above"));

@@ -1242,6 +1242,62 @@ TEST_F(BatchCli, AnInvalidLineIsAFailedItemAndTheRestOfTheListRuns) {
   EXPECT_NE(r.out.find(invalid[0].dump()), std::string::npos) << r.out;
 }
 
+TEST_F(BatchCli, OutputsThatCannotBeWrittenFailTheBatch) {
+  // The outputs folder is under a file: nothing can be written there.
+  testing::WriteFile(dir_.File("afile"), "x");
+  const auto bytes = testing::ReadFile(dir_.File("rules.toml"));
+  std::string rules(bytes.begin(), bytes.end());
+  const std::string out = dir_.File("out");
+  rules.replace(rules.find(out), out.size(), dir_.File("afile") + "/out");
+  testing::WriteFile(dir_.File("rules.toml"), rules);
+  WriteList(2);
+  auto r =
+      RunShell(ShellQuote(testing::LockpipeBinary()) + " batch -c " +
+               ShellQuote(dir_.File("rules.toml")) + " " + ShellQuote(dir_.File("list.jsonl")) +
+               " -o " + ShellQuote(dir_.File("report.jsonl")) + " --no-journal");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("outputs of 2 capture(s) could not be written"), std::string::npos) << r.err;
+  auto report = Report();
+  ASSERT_EQ(report.size(), 3u);
+  EXPECT_EQ(report.back()["summary"]["outputs_failed"], 2);
+  EXPECT_NE(report[0].value("outputs_error", "").find("cannot create"), std::string::npos)
+      << report[0].dump();
+  EXPECT_FALSE(report[0].contains("record"));
+}
+
+TEST_F(BatchCli, TwoCapturesNeverShareAnEvidenceFolder) {
+  // The same label twice, and the batch twice without a journal: every
+  // capture gets its own folder; nothing is overwritten.
+  {
+    std::ofstream list(dir_.File("list.jsonl"));
+    list << ListLine("astronaut.enc", "same") << "\n" << ListLine("noface.enc", "same") << "\n";
+  }
+  const std::string batch = ShellQuote(testing::LockpipeBinary()) + " batch -c " +
+                            ShellQuote(dir_.File("rules.toml")) + " " +
+                            ShellQuote(dir_.File("list.jsonl")) + " -o " +
+                            ShellQuote(dir_.File("report.jsonl")) + " --no-journal --threads 1";
+  std::set<std::string> records;
+  for (int run = 0; run < 2; ++run) {
+    auto r = RunShell(batch);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    for (const auto& item : Report()) {
+      if (item.contains("summary")) continue;
+      const std::string record = item.value("record", "");
+      ASSERT_FALSE(record.empty()) << item.dump();
+      EXPECT_TRUE(records.insert(record).second) << record << " written twice";
+    }
+  }
+  ASSERT_EQ(records.size(), 4u);
+  // Each record still describes its own capture.
+  int with_face = 0;
+  for (const auto& path : records) {
+    const auto bytes = testing::ReadFile(path);
+    const json rec = json::parse(std::string(bytes.begin(), bytes.end()));
+    with_face += rec["faces"].get<int>() > 0;
+  }
+  EXPECT_EQ(with_face, 2);
+}
+
 TEST_F(BatchCli, AListThatCannotBeReadStopsTheBatch) {
   const std::string batch = ShellQuote(testing::LockpipeBinary()) + " batch -c " +
                             ShellQuote(dir_.File("rules.toml")) + " --no-outputs --journal " +
