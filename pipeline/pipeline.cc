@@ -84,12 +84,13 @@ nlohmann::json EventReport::ToJson() const {
       {"event_id", event_id},       {"capture", capture_key},
       {"device", device_id},        {"device_name", device_name},
       {"lock_type", lock_type},     {"kind", kind},
-      {"source", source},           {"duplicate", duplicate},
+      {"source", source},           {"duplicate", duplicate && error.empty()},
       {"analysis_ok", analysis_ok}, {"faces", faces},
       {"verdict", verdict},         {"rule", rule},
       {"reason", reason},
   };
   if (!label.empty()) j["label"] = label;
+  if (duplicate && !error.empty()) j["skipped"] = true;  // nothing to decide; error says why
   if (!error.empty()) j["error"] = error;
   if (!media_type.empty()) {
     j["media"] = {
@@ -236,10 +237,13 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
       // The latest capture now may be a newer request than the one this
       // event is about: judging it by this event's date would refuse it and
       // spend its one decision. Not fetched; the newer one has its own event.
+      const bool ahead = FromMs(j.captured_at_ms) > std::chrono::system_clock::now();
       item->error = InvalidArgument(
-          "the event is older than " + std::to_string(config_.safety.max_capture_age_seconds) +
-          " s (or of unknown time): its request has timed out, and the latest capture may be "
-          "a newer one; not fetched");
+          (ahead ? std::string("the event is dated in the future (the clocks disagree)")
+                 : "the event is older than " +
+                       std::to_string(config_.safety.max_capture_age_seconds) +
+                       " s (or of unknown time): its request has timed out") +
+          ", and the latest capture may be another one; not fetched");
     } else if (j.where == CaptureJob::Where::kLatest) {
       auto url = api->GetLatestMediaUrl(j.device_id, j.kind);
       if (url.ok() && url->file_url.empty()) {
@@ -253,6 +257,15 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
       } else {
         item->error = url.status();
       }
+    }
+    if (j.where == CaptureJob::Where::kLatest) {
+      // "Fetch the latest" that found no capture: there is nothing to decide.
+      // Journaled under a key of its own, it would be decided beside the
+      // capture it missed, which a poll (or a person) may decide too.
+      log::Error(j.device_id + ": " + item->error.ToString() + "; event " + j.label + " skipped");
+      item->duplicate = true;  // skipped like one: nothing decided, nothing sent
+      if (!fetched_.Push(std::move(item))) break;
+      continue;
     }
     if (j.capture_key.empty()) {
       std::string ref = !j.file_path.empty() ? j.file_path
@@ -546,7 +559,7 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.done;
       if (r.duplicate)
-        ++stats_.duplicates;
+        ++(r.error.empty() ? stats_.duplicates : stats_.skipped);
       else {
         if (!r.analysis_ok) ++stats_.failed;
         if (r.verdict == "approve") ++stats_.approved;

@@ -128,7 +128,8 @@ struct PipelineDeps {
 struct PipelineStats {
   std::int64_t submitted = 0;
   std::int64_t duplicates = 0;
-  std::int64_t failed = 0;  // analysis failed (decided by on_error)
+  std::int64_t skipped = 0;  // nothing to decide: no capture behind the event, no journal
+  std::int64_t failed = 0;   // analysis failed (decided by on_error)
   std::int64_t approved = 0;
   std::int64_t rejected = 0;
   std::int64_t escalated = 0;

@@ -74,11 +74,13 @@ bool Poller::PollOne(const DeviceConfig& device, MediaKind kind) {
   return submit_(std::move(job));
 }
 
-int Poller::RunOnce() {
+int Poller::RunOnce(const StopFlag* stop) {
   int n = 0;
   for (const auto& d : config_.devices) {
     if (!Supports(d.type, Endpoint::kLatestMediaUrl)) continue;
+    if (stop != nullptr && stop->stopped()) break;
     n += PollOne(d, MediaKind::kUnlockRequest);
+    if (stop != nullptr && stop->stopped()) break;
     if (options_.alerts) n += PollOne(d, MediaKind::kAlert);
   }
   return n;
@@ -105,9 +107,15 @@ void Poller::Run(StopFlag& stop) {
       auto& due = next[d->id];
       if (now >= due) {
         PollOne(*d, MediaKind::kUnlockRequest);
+        if (stop.stopped()) return;  // a poll can take a while: do not start another
         if (options_.alerts) PollOne(*d, MediaKind::kAlert);
-        auto b = backoff_.find(d->id + "|unlock");
-        due = now + (b != backoff_.end() ? b->second : options_.interval);
+        // The cloud's rate limits are per device: a busy answer to either
+        // poll slows both down.
+        auto wait = options_.interval;
+        for (const char* kind : {"|unlock", "|alert"})
+          if (auto b = backoff_.find(d->id + kind); b != backoff_.end())
+            wait = std::max(wait, b->second);
+        due = now + wait;
       }
       if (!stop.SleepFor(step)) return;
     }

@@ -59,8 +59,9 @@ struct PollOptions {
 class Poller {
  public:
   Poller(const Config& config, LockApi& api, SubmitFn submit, PollOptions options);
-  // Polls every device and kind once. Returns how many new captures it submitted.
-  int RunOnce();
+  // Polls every device and kind once, or until `stop` (may be null) is
+  // stopped. Returns how many new captures it submitted.
+  int RunOnce(const StopFlag* stop = nullptr);
   // Polls until `stop` is stopped.
   void Run(StopFlag& stop);
   // Polls so far that the cloud answered (a capture or none) and that failed.

@@ -195,6 +195,7 @@ int RunBatch(int argc, char** argv) {
                               {"rejected", st.rejected},
                               {"escalated", st.escalated},
                               {"already_seen", st.duplicates},
+                              {"skipped", st.skipped},
                               {"lock_calls_ok", st.actions_ok},
                               {"lock_calls_failed", st.actions_failed},
                               {"lock_calls_impossible", st.actions_impossible},

@@ -68,7 +68,21 @@ int RunRun(int argc, char** argv) {
     return UsageError(
         cmd, "nothing to watch: give a --poll-interval above 0, --once or --webhook-listen");
   Secret hook_secret;
+  std::string hook_host;
+  int hook_port = 0;
   if (webhook) {
+    // Checked before anything starts: a typo here is a usage error, not a
+    // half-started run.
+    const std::string hp = vm["webhook-listen"].as<std::string>();
+    const auto colon = hp.rfind(':');
+    if (colon == std::string::npos) return UsageError(cmd, "--webhook-listen takes HOST:PORT");
+    const std::string port_text = hp.substr(colon + 1);
+    char* end = nullptr;
+    const long port_value = std::strtol(port_text.c_str(), &end, 10);
+    if (port_text.empty() || *end != '\0' || port_value < 0 || port_value > 65535)
+      return UsageError(cmd, "--webhook-listen " + hp + ": the port must be 0..65535");
+    hook_host = hp.substr(0, colon);
+    hook_port = static_cast<int>(port_value);
     SecretSource src;
     if (vm.count("webhook-secret-file")) src.file = vm["webhook-secret-file"].as<std::string>();
     if (vm.count("webhook-secret-env")) src.env = vm["webhook-secret-env"].as<std::string>();
@@ -109,21 +123,12 @@ int RunRun(int argc, char** argv) {
 
   std::unique_ptr<WebhookServer> server;
   if (webhook) {
-    std::string hp = vm["webhook-listen"].as<std::string>();
-    auto colon = hp.rfind(':');
-    if (colon == std::string::npos) return UsageError(cmd, "--webhook-listen takes HOST:PORT");
-    const std::string port_text = hp.substr(colon + 1);
-    char* end = nullptr;
-    const long port_value = std::strtol(port_text.c_str(), &end, 10);
-    if (port_text.empty() || *end != '\0' || port_value < 0 || port_value > 65535)
-      return UsageError(cmd, "--webhook-listen " + hp + ": the port must be 0..65535");
-    const int port = static_cast<int>(port_value);
-    auto srv = WebhookServer::Start(hp.substr(0, colon), port, hook_secret,
+    auto srv = WebhookServer::Start(hook_host, hook_port, hook_secret,
                                     [&](CaptureJob j) { return pipeline.Submit(std::move(j)); });
     if (!srv.ok()) return Fail(cmd, srv.status());
     server = std::move(srv).value();
-    log::Info("webhook listening on http://" + hp.substr(0, colon) + ":" +
-              std::to_string(server->port()) + "/events");
+    log::Info("webhook listening on http://" + hook_host + ":" + std::to_string(server->port()) +
+              "/events");
     std::cout << "webhook listening on port " << server->port() << std::endl;
   }
 
@@ -138,7 +143,7 @@ int RunRun(int argc, char** argv) {
   if (signals.fired()) {
     // Stopped while starting: nothing polled, nothing waited for.
   } else if (vm.count("once")) {
-    int n = poller.RunOnce();
+    int n = poller.RunOnce(&stop);
     if (poller.answered() + poller.failed() == 0)
       log::Warn(
           "poll: no configured device has latest/media/url (Wi-Fi, Zigbee hotel or "
@@ -159,6 +164,7 @@ int RunRun(int argc, char** argv) {
             << st.rejected << " rejected, " << st.escalated << " escalated, " << st.duplicates
             << " already seen; " << st.actions_ok << " lock call(s) ok, " << st.actions_failed
             << " failed";
+  if (st.skipped > 0) std::cerr << ", " << st.skipped << " event(s) skipped (see above)";
   if (st.actions_impossible > 0)
     std::cerr << ", " << st.actions_impossible << " not possible for the lock type (see above)";
   if (st.outputs_failed > 0)

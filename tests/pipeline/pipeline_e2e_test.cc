@@ -556,7 +556,11 @@ TEST_F(PipelineE2E, ALateFetchTheLatestEventClaimsNoCapture) {
   ASSERT_EQ(reports_.size(), 1u);
   EXPECT_FALSE(reports_[0].analysis_ok);
   EXPECT_NE(reports_[0].error.find("not fetched"), std::string::npos) << reports_[0].error;
-  EXPECT_NE(reports_[0].verdict, "approve");
+  // No capture behind it: skipped, not journaled, nothing decided.
+  EXPECT_TRUE(reports_[0].duplicate);
+  EXPECT_EQ(reports_[0].event_id, 0);
+  EXPECT_EQ(reports_[0].verdict, "");
+  EXPECT_EQ(reports_[0].ToJson()["skipped"], true);
   EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
   auto rs = PollOnce();
   const EventReport* r = Find(rs, "gate-ble", "unlock");
@@ -564,6 +568,32 @@ TEST_F(PipelineE2E, ALateFetchTheLatestEventClaimsNoCapture) {
   EXPECT_FALSE(r->duplicate);
   EXPECT_EQ(r->verdict, "approve") << r->reason;
   EXPECT_EQ(AuditEndpoints("gate-ble"), std::vector<std::string>{"password-free/open-door:ok"});
+}
+
+TEST_F(PipelineE2E, AFetchTheLatestEventThatFindsNoCaptureDecidesNothing) {
+  // Nothing in the cloud's window (or the cloud busy): no capture identity, so
+  // nothing is journaled that could be decided beside the real capture.
+  Pipeline p(config_, PipelineOptions{}, Deps());
+  ASSERT_OK(p.Start());
+  CaptureJob j;
+  j.where = CaptureJob::Where::kLatest;
+  j.device_id = "gate-ble";
+  j.source = "webhook";
+  j.label = "evt-1";
+  j.captured_at_ms = NowMs();
+  ASSERT_TRUE(p.Submit(std::move(j)));
+  p.Finish();
+  ASSERT_EQ(reports_.size(), 1u);
+  EXPECT_TRUE(reports_[0].duplicate);
+  EXPECT_EQ(reports_[0].event_id, 0);
+  EXPECT_NE(reports_[0].error.find("no unlock capture"), std::string::npos) << reports_[0].error;
+  EXPECT_EQ(p.stats().skipped, 1);
+  EXPECT_EQ(p.stats().duplicates, 0);
+  auto counts = journal_->CountVerdicts();
+  ASSERT_OK_R(counts);
+  std::int64_t events = 0;
+  for (const auto& [verdict, n] : *counts) events += n;
+  EXPECT_EQ(events, 0);
 }
 
 TEST_F(PipelineE2E, AnExpiredTokenMidRunRecovers) {
