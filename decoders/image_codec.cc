@@ -18,6 +18,7 @@ extern "C" {
 
 #include "decoders/ffmpeg_handles.h"
 #include "decoders/media_container.h"
+#include "decoders/sws_picture.h"
 
 namespace lockpipe::media {
 namespace {
@@ -48,6 +49,8 @@ AVPixelFormat PlainYuv(AVPixelFormat format, bool* full_range) {
 
 // One libswscale conversion of a whole picture at the same size, with the
 // CLI's default scaler flags (so a decode matches `ffmpeg -pix_fmt bgr24`).
+// Both pictures must be laid out for SIMD blocks: an AVFrame from FFmpeg, or
+// a cv::Mat from NewSwsBuffer / SwsReadable (decoders/sws_picture.h).
 Status Convert(int width, int height, AVPixelFormat src_format, bool src_full,
                const std::uint8_t* const src[], const int src_stride[], AVPixelFormat dst_format,
                bool dst_full, std::uint8_t* const dst[], const int dst_stride[]) {
@@ -163,8 +166,11 @@ Result<std::vector<std::uint8_t>> EncodePicture(const cv::Mat& image, AVCodecID 
   frame->quality = ctx->global_quality;
   rc = av_frame_get_buffer(frame.get(), 0);
   if (rc < 0) return InternalError("cannot allocate a picture: " + AvErrorText(rc));
-  const std::uint8_t* src[4] = {image.data, nullptr, nullptr, nullptr};
-  const int src_stride[4] = {static_cast<int>(image.step[0]), 0, 0, 0};
+  // sws_scale reads whole SIMD blocks past the end of a row (see
+  // decoders/sws_picture.h); the frame it writes is FFmpeg's, padded already.
+  const cv::Mat readable = SwsReadable(image);
+  const std::uint8_t* src[4] = {readable.data, nullptr, nullptr, nullptr};
+  const int src_stride[4] = {static_cast<int>(readable.step[0]), 0, 0, 0};
   const AVPixelFormat src_format = image.channels() == 3 ? AV_PIX_FMT_BGR24 : AV_PIX_FMT_GRAY8;
   RETURN_IF_ERROR(Convert(image.cols, image.rows, src_format, false, src, src_stride, plain,
                           full_range, frame->data, frame->linesize));
@@ -287,14 +293,17 @@ Result<cv::Mat> DecodeImage(std::span<const std::uint8_t> bytes, const std::stri
 
   bool full_range = frame->color_range == AVCOL_RANGE_JPEG;
   const AVPixelFormat format = PlainYuv(static_cast<AVPixelFormat>(frame->format), &full_range);
-  cv::Mat image(frame->height, frame->width, CV_8UC3);
-  std::uint8_t* dst[4] = {image.data, nullptr, nullptr, nullptr};
-  const int dst_stride[4] = {static_cast<int>(image.step[0]), 0, 0, 0};
+  // sws_scale writes whole SIMD blocks past the end of a row: a picture
+  // narrower than a block would overrun an exact-size cv::Mat.
+  cv::Mat buffer = NewSwsBuffer(frame->width, frame->height, CV_8UC3);
+  std::uint8_t* dst[4] = {buffer.data, nullptr, nullptr, nullptr};
+  const int dst_stride[4] = {static_cast<int>(buffer.step[0]), 0, 0, 0};
   if (Status s = Convert(frame->width, frame->height, format, full_range, frame->data,
                          frame->linesize, AV_PIX_FMT_BGR24, false, dst, dst_stride);
       !s.ok()) {
     return s.WithContext(name);
   }
+  cv::Mat image = SwsPicture(buffer, frame->width, frame->height);
   ApplyOrientation(Orientation(*frame), &image);
   return image;
 }

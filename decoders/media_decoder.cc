@@ -21,6 +21,7 @@ extern "C" {
 #include "base/file_util.h"
 #include "decoders/ffmpeg_handles.h"
 #include "decoders/image_codec.h"
+#include "decoders/sws_picture.h"
 
 namespace lockpipe::media {
 namespace {
@@ -440,13 +441,16 @@ Status VideoDecoder::ToBgr(cv::Size size, cv::Mat* out) {
                             : "unknown") +
                        " frames to BGR");
   }
-  out->create(h, w, CV_8UC3);
-  std::uint8_t* dst[4] = {out->data, nullptr, nullptr, nullptr};
-  int dst_stride[4] = {static_cast<int>(out->step[0]), 0, 0, 0};
+  // sws_scale writes whole SIMD blocks past the end of a row: it gets a
+  // padded buffer, never *out itself (see decoders/sws_picture.h).
+  cv::Mat buffer = NewSwsBuffer(w, h, CV_8UC3);
+  std::uint8_t* dst[4] = {buffer.data, nullptr, nullptr, nullptr};
+  int dst_stride[4] = {static_cast<int>(buffer.step[0]), 0, 0, 0};
   int rows = sws_scale(m.sws.get(), f->data, f->linesize, 0, f->height, dst, dst_stride);
   if (rows != h)
     return InternalError(m.input->name() + ": sws_scale converted " + std::to_string(rows) +
                          " of " + std::to_string(h) + " rows");
+  *out = SwsPicture(buffer, w, h);
   return Status::Ok();
 }
 

@@ -185,6 +185,8 @@ class VideoDecoder {
   Status CountPackets(std::int64_t* packets, std::int64_t* keyframes);
 
   // Converts the current frame to BGR at `size` (width/height 0 = native).
+  // *out becomes a new continuous CV_8UC3 picture of exactly that size; it
+  // shares no memory with an earlier *out.
   Status ToBgr(cv::Size size, cv::Mat* out);
 
   // When true, a decode error after at least one good frame ends the stream

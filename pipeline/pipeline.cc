@@ -141,6 +141,12 @@ Pipeline::~Pipeline() {
 
 Status Pipeline::Start() {
   if (started_) return InternalError("pipeline started twice");
+  // Every lock call is journaled before it is sent; without a journal a rerun
+  // would send it again. Only a pipeline that sends nothing may keep none.
+  if (options_.act && !config_.safety.dry_run && deps_.journal == nullptr)
+    return InvalidArgument(
+        "a pipeline that sends lock calls needs a journal (it records each call before it is "
+        "sent, so that none is sent twice); keep one, or do not act (a dry run)");
   FaceDetectorOptions fo;
   fo.min_face_size = config_.detector.min_face;
   fo.score_threshold = static_cast<float>(config_.detector.score_threshold);

@@ -120,7 +120,9 @@ struct PipelineDeps {
   // Each worker thread makes its own (one per thread, as libcurl wants).
   std::function<Result<std::unique_ptr<LockApi>>()> make_api;
   std::function<Result<std::unique_ptr<HttpClient>>()> make_http;
-  Journal* journal = nullptr;  // may be null: nothing is remembered across runs
+  // May be null (nothing is remembered across runs) only when nothing is sent:
+  // Start() refuses to act without a journal unless config dry_run is on.
+  Journal* journal = nullptr;
   // Called once per capture, from the act thread, in completion order.
   std::function<void(const EventReport&)> on_report;
 };

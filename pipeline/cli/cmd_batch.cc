@@ -54,7 +54,8 @@ int RunBatch(int argc, char** argv) {
                      "the list of captures (JSON lines; '-' = stdin)")(
       "report,o", po::value<std::string>(),
       "JSON-lines report, one line per capture and a summary line")(
-      "act", "send the decisions to the locks (default: decide and journal only)")(
+      "act",
+      "send the decisions to the locks (default: decide and journal only; needs the journal)")(
       "no-outputs", "write no thumbnails, contact sheets or records");
   po::positional_options_description pos;
   pos.add("input", 1);
@@ -67,24 +68,44 @@ int RunBatch(int argc, char** argv) {
           "writes the outputs (under the config's outputs.dir) and a report, and exits.\n"
           "Decisions are journaled; nothing is sent to a lock unless --act is given (and\n"
           "then a stale capture is still never approved: one whose \"captured_at\" is\n"
-          "more than [safety] max_capture_age_seconds ago, or that has none).\n\n"
+          "more than [safety] max_capture_age_seconds ago, or that has none). --act needs\n"
+          "the journal (it records every lock call before it is sent, and a rerun skips\n"
+          "what it decided): --act with --no-journal is refused, unless a dry run.\n\n"
           "Each line of the list is a JSON object:\n"
           "  {\"url\": \"https://...\", \"file_key\": \"...\", \"device\": \"front-door\", "
           "\"kind\": \"unlock\", \"id\": \"a1\", \"captured_at\": 1764150000000}\n"
           "  {\"path\": \"captures/0001.enc\", \"key_env\": \"FILE_KEY\", \"device\": "
           "\"front-door\", \"kind\": \"alert\"}\n"
           "A \"path\" with no key is read as plaintext media; relative paths are taken\n"
-          "from the list's folder; \"captured_at\" is the capture time in ms since the\n"
-          "epoch (optional; without it, rules can refuse or escalate but never approve).\n"
-          "A line that is not a capture (not JSON, no \"device\", no \"url\" or \"path\")\n"
-          "is a failed item: it is logged, reported with its \"line\" and \"error\", and\n"
-          "counted in the summary's \"invalid_lines\"; the rest of the list still runs.\n"
+          "from the list's folder; \"captured_at\" is the capture time, an integer of ms\n"
+          "since the epoch (optional; without it, rules can refuse or escalate but never\n"
+          "approve); \"kind\" is \"unlock\" when left out; \"id\" is a string or an integer.\n"
+          "Only a key left out takes its default: a key given with the wrong type or an\n"
+          "unusable value (\"kind\": 2, an empty string, a NUL or control character in a\n"
+          "string) makes the line invalid. Blank lines and lines whose first non-blank\n"
+          "character is '#' are skipped.\n"
+          "A line that is not a capture (not JSON, no \"device\", no \"url\" or \"path\",\n"
+          "a key of the wrong type) is a failed item: it is logged, reported with its\n"
+          "\"line\" and \"error\", and counted in the summary's \"invalid_lines\"; the\n"
+          "rest of the list still runs.\n"
           "A list that cannot be read (an I/O error) stops the batch.\n"
           "Exit status: 0 when every capture was analysed,\n"
           "1 when any failed or a line was invalid (they are in the report),\n"
+          "2 for a bad command line (--act with --no-journal among them),\n"
           "130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM).",
           &vm, &rc))
     return rc;
+  // Every lock call is journaled before it is sent, and the journal is what
+  // keeps a rerun of the list from sending it again.
+  const bool act = vm.count("act") > 0;
+  auto config = LoadRuntimeConfig(vm);
+  if (!config.ok()) return Fail(cmd, config.status());
+  if (act && vm.count("no-journal") && !config->safety.dry_run)
+    return UsageError(cmd,
+                      "--act with --no-journal would send lock calls that are journaled "
+                      "nowhere, and send them again on every rerun of the list (the journal "
+                      "records each call before it is sent and skips the captures it has "
+                      "decided): keep the journal, or leave out --act");
   const std::string list = vm["input"].as<std::string>();
   const std::string list_name = list == "-" ? "stdin" : list;
   std::ifstream file;
@@ -102,7 +123,7 @@ int RunBatch(int argc, char** argv) {
     std::ifstream count(list);
     std::string l;
     while (std::getline(count, l))
-      if (!l.empty() && l[0] != '#') ++total;
+      if (!IsBlankOrCommentListLine(l)) ++total;
   }
 
   // Watching for Ctrl-C and SIGTERM from here on, before any other thread:
@@ -111,12 +132,12 @@ int RunBatch(int argc, char** argv) {
   SignalWatcher signals([&] {
     if (Pipeline* p = running.load()) p->Abort();
   });
-  auto rt = MakeRuntime(vm, /*need_cloud=*/vm.count("act") > 0);
+  auto rt = MakeRuntime(vm, std::move(config).value(), /*need_cloud=*/act);
   if (!rt.ok()) return Fail(cmd, rt.status());
   Runtime& r = **rt;
   if (r.journal) ReportInterruptedWork(*r.journal);
   PipelineOptions popts = PipelineOptionsFrom(vm);
-  popts.act = vm.count("act") > 0;
+  popts.act = act;
   popts.write_outputs = !vm.count("no-outputs");
 
   std::optional<AtomicFile> report;
@@ -155,8 +176,7 @@ int RunBatch(int argc, char** argv) {
   std::int64_t invalid_lines = 0;
   while (!pipeline.aborted() && std::getline(*in, line)) {
     ++line_no;
-    const auto first = line.find_first_not_of(" \t\r");  // blank, or a CRLF list's blank line
-    if (first == std::string::npos || line[first] == '#') continue;
+    if (IsBlankOrCommentListLine(line)) continue;
     auto job = ParseBatchLine(line, dir.empty() ? "." : dir, line_no);
     if (!job.ok()) {
       // One bad line is that item's failure, not the batch's: the rest runs.

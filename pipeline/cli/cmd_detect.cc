@@ -163,7 +163,10 @@ int RunDetect(int argc, char** argv) {
     return UsageError(cmd, "give --every or --count, not both");
   if (vm.count("every")) {
     sampling.every_seconds = vm["every"].as<double>();
-    if (!(sampling.every_seconds > 0)) return UsageError(cmd, "--every must be > 0 seconds");
+    // isfinite also refuses nan; with inf the first time asked for would be
+    // 0 * inf = nan, refused later as if the file were bad (exit 1).
+    if (!std::isfinite(sampling.every_seconds) || sampling.every_seconds <= 0)
+      return UsageError(cmd, "--every must be a finite number of seconds, more than 0");
   }
   if (vm.count("count")) {
     sampling.count = vm["count"].as<int>();

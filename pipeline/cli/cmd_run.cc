@@ -42,7 +42,9 @@ int RunRun(int argc, char** argv) {
           "approve opens the door, reject revokes the request, escalate sends nothing\n"
           "(a person answers with `lockpipe decide`).\n"
           "Any error on the way is never an approval. Every step goes to the journal;\n"
-          "`lockpipe journal list` shows it.\n\n"
+          "`lockpipe journal list` shows it. Every lock call is journaled before it is\n"
+          "sent, so --no-journal is refused unless a dry run (--dry-run or [safety]\n"
+          "dry_run).\n\n"
           "Captures arrive by polling latest/media/url (the reference's non-real-time\n"
           "flow) and/or by a signed webhook (POST /events with X-Lockpipe-Signature:\n"
           "sha256=HMAC(secret, body); the event's \"t\" is required, and one more than\n"
@@ -67,6 +69,16 @@ int RunRun(int argc, char** argv) {
   if (interval <= 0 && !webhook && !vm.count("once"))
     return UsageError(
         cmd, "nothing to watch: give a --poll-interval above 0, --once or --webhook-listen");
+  // Every lock call is journaled before it is sent, and the journal is what
+  // keeps a restart from sending it again: only a dry run may keep none.
+  auto config = LoadRuntimeConfig(vm);
+  if (!config.ok()) return Fail(cmd, config.status());
+  if (vm.count("no-journal") && !config->safety.dry_run)
+    return UsageError(cmd,
+                      "--no-journal without --dry-run would send lock calls that are journaled "
+                      "nowhere, and send them again after a restart (the journal records each "
+                      "call before it is sent and skips the captures it has decided): keep the "
+                      "journal, or add --dry-run (or set [safety] dry_run)");
   Secret hook_secret;
   std::string hook_host;
   int hook_port = 0;
@@ -101,7 +113,7 @@ int RunRun(int argc, char** argv) {
     stop.Stop();
     if (Pipeline* p = running.load()) p->Abort();
   });
-  auto rt = MakeRuntime(vm, /*need_cloud=*/true);
+  auto rt = MakeRuntime(vm, std::move(config).value(), /*need_cloud=*/true);
   if (!rt.ok()) return Fail(cmd, rt.status());
   Runtime& r = **rt;
   if (r.journal) ReportInterruptedWork(*r.journal);

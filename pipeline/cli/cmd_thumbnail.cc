@@ -1,5 +1,6 @@
 // lockpipe thumbnail: frames of lock media as JPEG or PNG, one or a contact sheet.
 #include <array>
+#include <cmath>
 #include <iostream>
 #include <optional>
 #include <span>
@@ -80,7 +81,10 @@ int RunThumbnail(int argc, char** argv) {
   if (vm.count("at")) {
     req.mode = media::ThumbnailMode::kAt;
     req.at_seconds = vm["at"].as<double>();
-    if (!(req.at_seconds >= 0)) return UsageError(cmd, "--at must be 0 or more seconds");
+    // isfinite also refuses nan; inf would otherwise reach the decoder and
+    // fail there as a bad file (exit 1) rather than a bad command line.
+    if (!std::isfinite(req.at_seconds) || req.at_seconds < 0)
+      return UsageError(cmd, "--at must be a finite number of seconds, 0 or more");
   } else if (vm.count("count")) {
     req.mode = media::ThumbnailMode::kSpread;
     req.count = vm["count"].as<int>();

@@ -33,7 +33,9 @@ void AddCloudOptions(po::options_description& options) {
 
 void AddRuntimeOptions(po::options_description& options) {
   AddCloudOptions(options);
-  options.add_options()("no-journal", "keep no journal (nothing is remembered across runs)")(
+  options.add_options()("no-journal",
+                        "keep no journal (nothing is remembered across runs; refused when "
+                        "lock calls would be sent)")(
       "dry-run", "decide and journal, but send nothing to the locks")(
       "threads", po::value<int>()->default_value(0)->notifier(IntIn("--threads", 0, 256)),
       "analysis threads (0 = one per core)")(
@@ -97,11 +99,23 @@ bool IsLoopbackOrHttps(const std::string& url) {
 
 }  // namespace
 
+Result<Config> LoadRuntimeConfig(const po::variables_map& vm) {
+  if (vm.count("verbose")) log::SetLevel(log::Level::kDebug);
+  ASSIGN_OR_RETURN(Config config, LoadConfig(vm["config"].as<std::string>()));
+  if (vm.count("dry-run")) config.safety.dry_run = true;
+  return config;
+}
+
 Result<std::unique_ptr<Runtime>> MakeRuntime(const po::variables_map& vm, bool need_cloud) {
+  ASSIGN_OR_RETURN(Config config, LoadRuntimeConfig(vm));
+  return MakeRuntime(vm, std::move(config), need_cloud);
+}
+
+Result<std::unique_ptr<Runtime>> MakeRuntime(const po::variables_map& vm, Config config,
+                                             bool need_cloud) {
   auto rt = std::make_unique<Runtime>();
   if (vm.count("verbose")) log::SetLevel(log::Level::kDebug);
-  ASSIGN_OR_RETURN(rt->config, LoadConfig(vm["config"].as<std::string>()));
-  if (vm.count("dry-run")) rt->config.safety.dry_run = true;
+  rt->config = std::move(config);
 
   if (!vm.count("no-journal")) {
     ASSIGN_OR_RETURN(rt->journal, Journal::Open(JournalPath(vm, "journal")));

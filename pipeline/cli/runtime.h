@@ -29,10 +29,19 @@ struct Runtime {
 // --verbose: what any command that talks to the locks needs.
 void AddCloudOptions(po::options_description& options);
 // AddCloudOptions plus the pipeline's: --no-journal, --dry-run, --threads,
-// --fetch-threads, --json.
+// --fetch-threads, --json. A command that sends lock calls refuses
+// --no-journal unless it is a dry run: the journal records every call before
+// it is sent and is what keeps a rerun from sending it again.
 void AddRuntimeOptions(po::options_description& options);
+// The rules file of --config, with --dry-run applied: what a command reads
+// before it decides whether its command line can run (a dry run may keep no
+// journal).
+Result<Config> LoadRuntimeConfig(const po::variables_map& vm);
 // `need_cloud` false lets a batch of local files run without credentials.
+// The second form takes a config LoadRuntimeConfig returned.
 Result<std::unique_ptr<Runtime>> MakeRuntime(const po::variables_map& vm, bool need_cloud);
+Result<std::unique_ptr<Runtime>> MakeRuntime(const po::variables_map& vm, Config config,
+                                             bool need_cloud);
 PipelineOptions PipelineOptionsFrom(const po::variables_map& vm);
 
 // At a pipeline's start, before it sends anything, what a stop left behind:

@@ -252,12 +252,38 @@ TEST(DetectCli, AStdoutThatCannotBeWrittenIsAnError) {
   }
 }
 
+TEST(DetectCli, EveryMustBeAFiniteNumberOfSeconds) {
+  const std::string clip = ShellQuote(Sample("camera_360p.mp4"));
+  for (const std::string every : {"inf", "-inf", "nan", "0", "-1"}) {
+    auto r = Lockpipe("detect " + clip + " --every=" + every);
+    EXPECT_EQ(r.exit_code, 2) << every << "\n" << r.err;
+    EXPECT_EQ(r.err,
+              "lockpipe detect: --every must be a finite number of seconds, more than 0\n"
+              "Try 'lockpipe detect --help'.\n")
+        << every;
+    EXPECT_EQ(r.out, "") << every;
+  }
+}
+
 TEST(ThumbnailCli, UsageErrors) {
   const std::string in = ShellQuote(Sample("astronaut.jpg"));
   EXPECT_EQ(Lockpipe("thumbnail " + in).exit_code, 2);  // no -o
   EXPECT_EQ(Lockpipe("thumbnail " + in + " -o x.jpg --at 1 --count 2").exit_code, 2);
   EXPECT_EQ(Lockpipe("thumbnail " + in + " -o x.jpg --quality 0").exit_code, 2);
   EXPECT_EQ(Lockpipe("thumbnail " + in + " -o x.jpg --count 0").exit_code, 2);
+  // Times that are not finite are a bad command line (2), named by their
+  // option, not a bad file (1); the clip is never opened.
+  const std::string clip = ShellQuote(Sample("camera_360p.mp4"));
+  for (const std::string at : {"inf", "-inf", "nan", "-1"}) {
+    TempDir dir;
+    auto r = Lockpipe("thumbnail " + clip + " -o " + ShellQuote(dir.File("x.jpg")) + " --at=" + at);
+    EXPECT_EQ(r.exit_code, 2) << at << "\n" << r.err;
+    EXPECT_EQ(r.err,
+              "lockpipe thumbnail: --at must be a finite number of seconds, 0 or more\n"
+              "Try 'lockpipe thumbnail --help'.\n")
+        << at;
+    EXPECT_TRUE(ListDir(dir.path()).empty()) << at;
+  }
   auto help = Lockpipe("thumbnail --help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("Examples:"), std::string::npos);

@@ -8,9 +8,11 @@
 #include <openssl/evp.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <opencv2/imgcodecs.hpp>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "tests/testutil.h"
 
@@ -475,6 +477,119 @@ Status ProbeBytes(std::vector<std::uint8_t> bytes, const std::string& name) {
   req.decode = opts;
   auto t = ExtractThumbnails(src, req);
   return t.ok() ? Status::Ok() : t.status();
+}
+
+// Pictures narrower than libswscale's SIMD blocks (16 pixels a step for
+// yuv420p to BGR24): sws_scale wrote whole blocks past the end of an
+// exact-size cv::Mat, a heap overflow that aborted the program ("free():
+// invalid next size") for 2x2 .. 8x8 and 2x64 clips. 36 wide is more than a
+// block but not a whole number of them. Solid-colour clips and stills; every
+// pixel must come back that colour, at the size asked for.
+const cv::Vec3b kTinyBgr(192, 64, 32);  // 0x2040C0 as RGB: no channel alike
+const std::vector<cv::Size> kTinySizes = {{2, 2}, {4, 4}, {8, 8}, {2, 64}, {36, 6}};
+
+std::string SizeName(cv::Size s) {
+  return std::to_string(s.width) + "x" + std::to_string(s.height);
+}
+
+// Every pixel of `m` (continuous CV_8UC3 of `size`) within `tolerance` of `bgr`.
+void ExpectSolid(const cv::Mat& m, cv::Size size, cv::Vec3b bgr, int tolerance,
+                 const std::string& what) {
+  ASSERT_EQ(m.type(), CV_8UC3) << what;
+  EXPECT_EQ(m.size(), size) << what;
+  EXPECT_TRUE(m.isContinuous()) << what;
+  int bad = 0;
+  std::string first;
+  for (int y = 0; y < m.rows; ++y) {
+    for (int x = 0; x < m.cols; ++x) {
+      const cv::Vec3b p = m.at<cv::Vec3b>(y, x);
+      for (int c = 0; c < 3; ++c) {
+        if (std::abs(int{p[c]} - int{bgr[c]}) > tolerance) {
+          if (bad++ == 0) {
+            first = "(" + std::to_string(x) + "," + std::to_string(y) + ") is BGR " +
+                    std::to_string(p[0]) + "," + std::to_string(p[1]) + "," + std::to_string(p[2]);
+          }
+          break;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " pixels off colour, first " << first;
+}
+
+TEST(MediaDecoderTinyPictures, ClipsNarrowerThanASimdBlockInEveryMode) {
+  if (!testing::HaveProgram("ffmpeg")) GTEST_SKIP() << "skipped: no ffmpeg program on PATH";
+  TempDir dir;
+  for (const cv::Size size : kTinySizes) {
+    // 1 s at 25 fps, a keyframe every 10 frames: keyframes at 0, 0.4, 0.8 s.
+    const std::string clip = dir.File(SizeName(size) + ".mp4");
+    auto made =
+        RunShell("timeout 120 ffmpeg -v error -f lavfi -i color=c=0x2040C0:s=" + SizeName(size) +
+                 ":d=1:r=25 -c:v libx264 -pix_fmt yuv420p -g 10 -threads 1 -y " + ShellQuote(clip));
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+    struct Case {
+      std::string name;
+      ThumbnailRequest req;
+      std::size_t frames;
+    };
+    std::vector<Case> cases(6);
+    cases[0] = {"first", {}, 1};
+    cases[1].name = "at 0.5 s";
+    cases[1].req.mode = ThumbnailMode::kAt;
+    cases[1].req.at_seconds = 0.5;
+    cases[1].frames = 1;
+    cases[2].name = "spread of 4";
+    cases[2].req.mode = ThumbnailMode::kSpread;
+    cases[2].req.count = 4;
+    cases[2].frames = 4;
+    cases[3].name = "spread of 5 keyframes only";  // 0, 0.2, ... 0.8 s: 3 keyframes
+    cases[3].req.mode = ThumbnailMode::kSpread;
+    cases[3].req.count = 5;
+    cases[3].req.keyframes_only = true;
+    cases[3].frames = 3;
+    cases[4].name = "keyframes";
+    cases[4].req.mode = ThumbnailMode::kKeyframes;
+    cases[4].req.count = 0;
+    cases[4].frames = 3;
+    cases[5].name = "first, scaled down";  // libswscale's scaling path, not the unscaled one
+    cases[5].req.max_height = size.height / 2;
+    cases[5].frames = 1;
+    for (const Case& c : cases) {
+      const std::string what = SizeName(size) + " " + c.name;
+      auto source = OpenMediaFile(clip, std::nullopt);
+      ASSERT_OK_R(source);
+      auto thumbs = ExtractThumbnails(**source, c.req);
+      ASSERT_OK_R(thumbs);
+      EXPECT_EQ(thumbs->size(), c.frames) << what;
+      const cv::Size want = FitInside(size, c.req.max_width, c.req.max_height);
+      for (const Thumbnail& t : *thumbs) {
+        ExpectSolid(t.image, want, kTinyBgr, 8, what + " at " + std::to_string(t.seconds));
+      }
+    }
+  }
+}
+
+TEST(MediaDecoderTinyPictures, StillsNarrowerThanASimdBlock) {
+  for (const cv::Size size : kTinySizes) {
+    const cv::Mat picture(size, CV_8UC3, cv::Scalar(kTinyBgr[0], kTinyBgr[1], kTinyBgr[2]));
+    auto png = EncodePng(picture);
+    ASSERT_OK_R(png);
+    auto jpeg = EncodeJpeg(picture, 95);
+    ASSERT_OK_R(jpeg);
+    // PNG is lossless; JPEG's full-range YUV 4:2:0 of a flat colour is near.
+    for (const auto& [name, bytes, tolerance] :
+         {std::tuple{"png", *png, 0}, std::tuple{"jpeg", *jpeg, 8}}) {
+      const std::string what = SizeName(size) + " " + name;
+      auto decoded = DecodeImage(bytes, what);
+      ASSERT_OK_R(decoded);
+      ExpectSolid(*decoded, size, kTinyBgr, tolerance, what + " DecodeImage");
+      MemorySource source(bytes, what);
+      auto thumbs = ExtractThumbnails(source, {});
+      ASSERT_OK_R(thumbs);
+      ASSERT_EQ(thumbs->size(), 1u) << what;
+      ExpectSolid((*thumbs)[0].image, size, kTinyBgr, tolerance, what + " ExtractThumbnails");
+    }
+  }
 }
 
 TEST(MediaDecoderBadInput, Empty) {

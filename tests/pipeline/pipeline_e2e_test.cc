@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -1060,6 +1061,51 @@ TEST_F(PipelineE2E, RunJsonFailsWhenStandardOutputCannotBeWritten) {
   EXPECT_EQ((*counts)["undecided"], 0);
 }
 
+TEST_F(PipelineE2E, RunWithoutAJournalIsRefusedUnlessItSendsNothing) {
+  Inject("gate-ble", "unlock", "astronaut.jpg");  // a face: approved, the gate would open
+  // Nothing would record the door call before it is sent, nor keep a restart
+  // from sending it again.
+  auto r = RunShell(RunCommand(dir_, "run.db", "--once --no-alerts --no-journal"));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err.rfind("lockpipe run: --no-journal without --dry-run would send lock calls that "
+                        "are journaled nowhere, and send them again after a restart",
+                        0),
+            0u)
+      << r.err;
+  EXPECT_NE(r.err.find("Try 'lockpipe run --help'."), std::string::npos) << r.err;
+  EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
+  EXPECT_EQ(Admin("GET", "/_emulator/devices/gate-ble")["state"], "locked");
+  EXPECT_FALSE(testing::FileExists(dir_.File("run.db")));
+  // A dry run sends nothing: it may keep no journal, by option or by config.
+  r = RunShell(RunCommand(dir_, "run.db", "--once --no-alerts --no-journal --dry-run"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto bytes = testing::ReadFile(dir_.File("rules.toml"));
+  std::string dry(bytes.begin(), bytes.end());
+  dry.insert(dry.find("[safety]\n") + 9, "dry_run = true\n");
+  testing::WriteFile(dir_.File("rules.toml"), dry);
+  r = RunShell(RunCommand(dir_, "run.db", "--once --no-alerts --no-journal"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(AuditEndpoints("gate-ble").empty());
+  EXPECT_FALSE(testing::FileExists(dir_.File("run.db")));
+}
+
+TEST_F(PipelineE2E, APipelineThatActsRefusesToStartWithoutAJournal) {
+  PipelineDeps deps = Deps();
+  deps.journal = nullptr;
+  PipelineOptions acting;
+  acting.analyze_threads = 1;
+  Pipeline p(config_, acting, deps);
+  Status s = p.Start();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("a pipeline that sends lock calls needs a journal"), std::string::npos)
+      << s.ToString();
+  PipelineOptions deciding = acting;
+  deciding.act = false;  // decides and sends nothing: no journal needed
+  Pipeline q(config_, deciding, deps);
+  EXPECT_OK(q.Start());
+  q.Finish();
+}
+
 TEST_F(PipelineE2E, SigtermStopsRunWithStatus143) {
   // A service manager stops a daemon with SIGTERM and expects 128 + 15 back.
   auto r = RunShell(RunCommand(dir_, "run.db", "--poll-interval 1") + " & pid=$!; " +
@@ -1361,6 +1407,107 @@ TEST_F(BatchCli, JsonFailsWhenStandardOutputCannotBeWritten) {
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("lockpipe batch: cannot write to standard output"), std::string::npos)
       << r.err;
+}
+
+TEST_F(BatchCli, AKeyOfTheWrongTypeMakesTheLineInvalidNeverADefault) {
+  const json capture = {
+      {"path", Media("astronaut.enc")}, {"file_key", kSampleKey}, {"device", "door"}};
+  auto with = [&](const char* key, const json& value) {
+    json line = capture;
+    line[key] = value;
+    return line.dump();
+  };
+  {
+    std::ofstream list(dir_.File("list.jsonl"));
+    list << ListLine("astronaut.enc", "c0") << "\n"                            // 1
+         << with("kind", 2) << "\n"                                            // 2: not "unlock"
+         << with("kind", nullptr) << "\n"                                      // 3
+         << with("id", 7) << "\n"                                              // 4: id "7"
+         << with("id", 8) << "\n"                                              // 5: another capture
+         << with("file_key", 12345) << "\n"                                    // 6: not plaintext
+         << with("captured_at", "1764150000000") << "\n"                       // 7
+         << with("path", Media("astronaut.jpg") + std::string("\0-x.mp4", 7))  // 8
+         << "\n";
+  }
+  auto r = RunShell(Batch("--json"));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  const std::string list = dir_.File("list.jsonl");
+  EXPECT_NE(r.err.find("error: " + list +
+                       ":2: \"kind\" must be \"unlock\" or \"alert\", not 2; line skipped\n"),
+            std::string::npos)
+      << r.err;
+  std::map<int, std::string> errors;
+  std::vector<std::string> done;
+  auto report = Report();
+  ASSERT_FALSE(report.empty());
+  for (std::size_t i = 0; i + 1 < report.size(); ++i) {
+    if (report[i].contains("invalid_line"))
+      errors[report[i]["line"].get<int>()] = report[i]["error"].get<std::string>();
+    else
+      done.push_back(report[i]["label"].get<std::string>() + ":" +
+                     (report[i]["analysis_ok"].get<bool>() ? "ok" : "failed"));
+  }
+  EXPECT_EQ(errors,
+            (std::map<int, std::string>{
+                {2, R"("kind" must be "unlock" or "alert", not 2)"},
+                {3, R"("kind" must be "unlock" or "alert", not null)"},
+                {6, R"("file_key" must be a non-empty string, not a number)"},
+                {7, R"("captured_at" must be a positive integer, the capture time in milliseconds )"
+                    R"(since the epoch, not "1764150000000")"},
+                {8, R"("path" contains a NUL character (\u0000))"}}));
+  // Ids 7 and 8 name two captures of one file: both run, neither is skipped.
+  std::sort(done.begin(), done.end());
+  EXPECT_EQ(done, (std::vector<std::string>{"7:ok", "8:ok", "c0:ok"}));
+  const json& summary = report.back()["summary"];
+  EXPECT_EQ(summary["captures"], 3);
+  EXPECT_EQ(summary["already_seen"], 0);
+  EXPECT_EQ(summary["invalid_lines"], 5);
+  auto j = Journal::Open(dir_.File("j.db"), Journal::Mode::kReadOnly);
+  ASSERT_OK_R(j);
+  auto counts = (*j)->CountVerdicts();
+  ASSERT_OK_R(counts);
+  std::int64_t journaled = 0;
+  for (const auto& [verdict, n] : *counts) journaled += n;
+  EXPECT_EQ(journaled, 3);
+}
+
+TEST_F(BatchCli, ActWithoutAJournalIsRefused) {
+  WriteList(2);
+  // Door calls journaled nowhere, and sent again on every rerun of the list.
+  auto r = RunShell(Batch("--act --no-journal"));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err.rfind("lockpipe batch: --act with --no-journal would send lock calls that are "
+                        "journaled nowhere, and send them again on every rerun of the list",
+                        0),
+            0u)
+      << r.err;
+  EXPECT_NE(r.err.find("Try 'lockpipe batch --help'."), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_FALSE(testing::FileExists(dir_.File("report.jsonl")));
+  EXPECT_FALSE(testing::FileExists(dir_.File("j.db")));
+  // Without --act nothing is sent: no journal is needed.
+  r = RunShell(Batch("--no-journal"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Report().back()["summary"]["captures"], 2);
+  EXPECT_FALSE(testing::FileExists(dir_.File("j.db")));
+}
+
+TEST_F(BatchCli, TheProgressBarCountsTheLinesTheBatchRuns) {
+  if (!testing::HaveProgram("script"))
+    GTEST_SKIP() << "skipped: script (package 'bsdutils') is not installed";
+  {
+    std::ofstream list(dir_.File("list.jsonl"));
+    list << ListLine("astronaut.enc", "c0") << "\n"
+         << "\r\n"
+         << " \t\n"
+         << "  # an indented comment\n"
+         << ListLine("noface.enc", "c1") << "\n";
+  }
+  // The bar is drawn on a terminal only: `script` gives the batch one.
+  auto r = RunShell("script -qec " + ShellQuote(Batch("")) + " /dev/null");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(" 2/2 ["), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("/5 ["), std::string::npos) << r.out;
 }
 
 }  // namespace
