@@ -3,6 +3,18 @@
 #pragma once
 
 #include <string>
+#include <string_view>
+
+namespace lockpipe {
+
+// Text bound for a person's terminal with its control characters (C0 but
+// newline and tab, DEL, and UTF-8 C1) shown as \xNN: a device id, rule name or
+// error that came from a webhook, a list or the journal cannot clear, recolour
+// or rewrite the screen. The log does this to every line; CLIs to what they
+// print for people (never to JSON, which escapes them itself).
+std::string Printable(std::string_view text);
+
+}  // namespace lockpipe
 
 namespace lockpipe::log {
 

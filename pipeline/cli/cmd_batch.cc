@@ -192,7 +192,7 @@ int RunBatch(int argc, char** argv) {
       if (as_json)
         std::cout << JsonText(item) << "\n";
       else if (!tty)
-        std::cout << "[INVALID] " << where << ": " << job.status().message() << "\n";
+        std::cout << Printable("[INVALID] " + where + ": " + job.status().message()) << "\n";
       if (tty) std::fputc('\r', stderr);
       log::Error(where + ": " + job.status().message() + "; line skipped");
       progress.Update(done);

@@ -5,6 +5,7 @@
 
 #include "base/clock.h"
 #include "base/json_text.h"
+#include "base/log.h"
 #include "fetch/lock_types.h"
 #include "pipeline/actions.h"
 #include "pipeline/cli/runtime.h"
@@ -51,8 +52,9 @@ int RunDecide(int argc, char** argv) {
     return UsageError(cmd, "the answer must be approve or reject, not '" + answer + "'");
   if (by.find_first_not_of(" \t\r\n") == std::string::npos)
     return UsageError(cmd, "--by must name who answers (it is journaled with the answer)");
-  if (!IsUtf8(by) || !IsUtf8(vm["reason"].as<std::string>()))
-    return UsageError(cmd, "--by and --reason must be text (UTF-8)");
+  const std::string& reason = vm["reason"].as<std::string>();
+  if (!IsUtf8(by) || !IsUtf8(reason) || Printable(by) != by || Printable(reason) != reason)
+    return UsageError(cmd, "--by and --reason must be text (UTF-8, no control characters)");
 
   // The journal must be the pipeline's: opening a mistyped path would create
   // an empty one and answer "no event".
@@ -152,7 +154,7 @@ int RunDecide(int argc, char** argv) {
   } else {
     std::cout << "[" << (answer == "approve" ? "APPROVE" : "REJECT") << "] "
               << device->DisplayName() << " (" << LockTypeName(device->type) << ") #" << event_id
-              << " by " << by << " → " << result.detail << "\n";
+              << " by " << by << " → " << Printable(result.detail) << "\n";
   }
   // The door may have opened already: whoever ran this must learn it even if
   // standard output is lost (main() then fails the command for that).

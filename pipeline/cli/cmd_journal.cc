@@ -11,6 +11,7 @@
 #include <string>
 
 #include "base/json_text.h"
+#include "base/log.h"
 #include "pipeline/cli/command.h"
 #include "pipeline/journal.h"
 
@@ -281,10 +282,19 @@ int RunJournal(int argc, char** argv) {
 
   auto journal = Journal::Open(JournalPath(vm, "db"), Journal::Mode::kReadOnly);
   if (!journal.ok()) return Fail(kCmd, journal.status());
-  if (what == "list") return List(**journal, vm);
-  if (what == "show") return Show(**journal, vm);
-  if (what == "unknown") return Unknown(**journal, vm);
-  return Stats(**journal, vm);
+  // What people read goes through Printable: the journal holds device ids,
+  // rule names and errors that came from outside (JSON escapes them itself).
+  std::ostringstream text;
+  std::streambuf* const screen = vm.count("json") ? nullptr : std::cout.rdbuf(text.rdbuf());
+  const int result = what == "list"      ? List(**journal, vm)
+                     : what == "show"    ? Show(**journal, vm)
+                     : what == "unknown" ? Unknown(**journal, vm)
+                                         : Stats(**journal, vm);
+  if (screen != nullptr) {
+    std::cout.rdbuf(screen);
+    std::cout << Printable(text.str());
+  }
+  return result;
 }
 
 }  // namespace

@@ -175,7 +175,7 @@ std::string DescribeReport(const EventReport& r) {
   o << ": ";
   if (r.duplicate) {
     o << r.reason;
-    return o.str();
+    return Printable(o.str());
   }
   if (r.analysis_ok) {
     o << r.media_type << ", " << r.faces << (r.faces == 1 ? " face" : " faces");
@@ -185,7 +185,7 @@ std::string DescribeReport(const EventReport& r) {
   }
   o << r.reason << " → " << r.action.detail;
   if (!r.contact_sheet.empty()) o << "\n        evidence: " << r.contact_sheet;
-  return o.str();
+  return Printable(o.str());
 }
 
 SignalWatcher::SignalWatcher(std::function<void()> on_signal) {

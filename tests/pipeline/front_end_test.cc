@@ -121,6 +121,32 @@ TEST(FrontEnd, JournalFailsWhenStandardOutputCannotBeWritten) {
   }
 }
 
+TEST(FrontEnd, JournalShowsControlCharactersAsEscapes) {
+  // A device id that came from outside (a webhook, a list) must not be able
+  // to clear or recolour the screen of whoever reads the journal.
+  testing::TempDir dir;
+  const std::string db = dir.File("j.db");
+  {
+    auto journal = Journal::Open(db);
+    ASSERT_OK_R(journal);
+    EventRecord e;
+    e.capture_key = "k";
+    e.device_id = "door\x1b[2J\x07";
+    e.kind = "unlock";
+    e.source = "webhook";
+    ASSERT_OK_R((*journal)->BeginEvent(e));
+  }
+  for (const char* args : {"list", "show 1"}) {
+    auto r = RunShell(Lockpipe("journal --db " + ShellQuote(db) + " " + args));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << args;
+    EXPECT_NE(r.out.find("door\\x1B[2J\\x07"), std::string::npos) << args << ": " << r.out;
+  }
+  // JSON keeps the value, escaped the JSON way.
+  auto r = RunShell(Lockpipe("journal --db " + ShellQuote(db) + " list --json"));
+  EXPECT_NE(r.out.find("door\\u001b[2J\\u0007"), std::string::npos) << r.out;
+}
+
 TEST(FrontEnd, ApiFailsWhenStandardOutputCannotBeWritten) {
   testing::TempDir dir;
   const char kClientId[] = "front-end-client";
