@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -24,6 +25,7 @@
 #include "base/file_util.h"
 #include "base/json_text.h"
 #include "base/log.h"
+#include "base/server_socket.h"
 #include "decoders/media_container.h"
 #include "emulator/fixture.h"
 #include "emulator/tls_cert.h"
@@ -37,6 +39,8 @@ using json = nlohmann::json;
 
 constexpr const char* kBucket = "lockpipe-emulator";
 constexpr const char* kSystemError = "system error, please contact the admin";
+// The largest request body (a capture's media), for Content-Length and chunked bodies alike.
+constexpr std::size_t kMaxCaptureBytes = 256u * 1024 * 1024;
 
 std::int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -210,6 +214,11 @@ struct Server::Impl {
   int bound_port = 0;
   std::unique_ptr<httplib::Server> http;
   std::thread listener;
+  // Set by the listener thread once listen_after_bind() returned (every
+  // connection done).
+  std::mutex listen_mu;
+  std::condition_variable listen_cv;
+  bool listen_returned = false;
   std::atomic<bool> stopped{false};
   std::mutex stop_mu;
 
@@ -299,7 +308,10 @@ struct Server::Impl {
                   {"device_id", c.device_id},
                   {"file_type", c.file_type},
                   {"kind", KindName(c.file_type)},
-                  {"t", c.t_ms}};
+                  // The receiver checks t against its own clock (a replay
+                  // guard), so it is wall-clock time even after
+                  // /_emulator/clock/advance moved the emulated clock.
+                  {"t", WallMs()}};
     json out = CaptureJson(c);
     out["event_id"] = c.event_id;
     captures.push_back(std::move(c));
@@ -373,11 +385,53 @@ struct Server::Impl {
     }
   }
 
+  void Serve() {
+    http->listen_after_bind();
+    {
+      std::lock_guard<std::mutex> lock(listen_mu);
+      listen_returned = true;
+    }
+    listen_cv.notify_all();
+  }
+
+  // Stops accepting, lets requests in flight finish for a moment, then cuts
+  // the connections still open (a client dripping a body, an idle kept-alive
+  // one) and joins the listener.
+  void StopListening() {
+    if (!listener.joinable()) return;
+    // stop() does nothing until listen_after_bind() has started its accept
+    // loop (is_running()); the thread gets there, or returns, soon after start.
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(listen_mu);
+        if (listen_returned) break;
+      }
+      if (http->is_running()) {
+        http->stop();
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::unique_lock<std::mutex> lock(listen_mu);
+    if (!listen_cv.wait_for(lock, std::chrono::seconds(1), [&] { return listen_returned; })) {
+      while (!listen_returned) {
+        lock.unlock();
+        const int cut = ShutdownAcceptedConnections(options.host, bound_port);
+        if (cut > 0)
+          log::Warn("emulator: stopping: closed " + std::to_string(cut) +
+                    " connection(s) of clients still sending");
+        lock.lock();
+        listen_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return listen_returned; });
+      }
+    }
+    lock.unlock();
+    listener.join();
+  }
+
   void StopAll() {
     std::lock_guard<std::mutex> guard(stop_mu);
     if (stopped.exchange(true)) return;
-    if (http) http->stop();
-    if (listener.joinable()) listener.join();
+    StopListening();
     {
       std::lock_guard<std::mutex> lock(hook_mu);
       hook_stop = true;
@@ -872,8 +926,45 @@ struct Server::Impl {
     return a;
   }
 
-  void InjectCapture(const httplib::Request& req, httplib::Response& res) {
+  // The body, whatever its content type; of a multipart form (curl -F), the
+  // first part. Fails with the HTTP status to answer and why.
+  static Result<std::vector<std::uint8_t>> ReadCaptureBody(const httplib::Request& req,
+                                                           const httplib::ContentReader& reader,
+                                                           int* status) {
+    std::vector<std::uint8_t> body;
+    bool too_large = false;
+    auto append = [&](const char* data, std::size_t n) {
+      if (body.size() + n > kMaxCaptureBytes) return !(too_large = true);
+      body.insert(body.end(), data, data + n);
+      return true;
+    };
+    bool ok = false;
+    if (req.is_multipart_form_data()) {
+      int parts = 0;
+      ok = reader(
+          [&](const httplib::MultipartFormData&) {
+            ++parts;
+            return true;
+          },
+          [&](const char* data, std::size_t n) { return parts != 1 || append(data, n); });
+    } else {
+      ok = reader(append);
+    }
+    if (ok) return body;
+    *status = too_large ? 413 : 400;
+    return InvalidArgument(too_large ? "capture over the limit of " +
+                                           std::to_string(kMaxCaptureBytes >> 20) + " MiB"
+                                     : "could not read the request body");
+  }
+
+  void InjectCapture(const httplib::Request& req, httplib::Response& res,
+                     const httplib::ContentReader& reader) {
     const std::string device_id = req.matches[1].str();
+    // The body first, even for an unknown device: left unread, a kept-alive
+    // connection would take it for the next request.
+    int read_status = 400;
+    auto received = ReadCaptureBody(req, reader, &read_status);
+    if (!received.ok()) return AdminError(res, read_status, received.status().message());
     {
       std::lock_guard<std::mutex> lock(mu);
       if (!devices.count(device_id))
@@ -885,7 +976,7 @@ struct Server::Impl {
     if (is_json) {
       json body;
       try {
-        body = json::parse(req.body);
+        body = json::parse(received->begin(), received->end());
       } catch (const json::exception& e) {
         return AdminError(res, 400, std::string("body is not JSON: ") + e.what());
       }
@@ -896,7 +987,7 @@ struct Server::Impl {
       if (!bytes.ok()) return AdminError(res, 400, bytes.status().ToString());
       plain = std::move(*bytes);
     } else {
-      plain.assign(req.body.begin(), req.body.end());
+      plain = std::move(*received);
     }
     if (kind.empty()) kind = "unlock";
     if (kind != "unlock" && kind != "alert")
@@ -1060,9 +1151,13 @@ struct Server::Impl {
              it->second = std::move(next);
              AdminJson(res, 200, DeviceJsonLocked(it->second, false));
            });
-    s.Post(
-        "/_emulator/devices/([^/]+)/captures",
-        [this](const httplib::Request& req, httplib::Response& res) { InjectCapture(req, res); });
+    // Read through a content reader: cpp-httplib caps a body sent as
+    // application/x-www-form-urlencoded (curl --data-binary's default) at
+    // 8 KiB when it reads it for a plain handler.
+    s.Post("/_emulator/devices/([^/]+)/captures",
+           httplib::Server::HandlerWithContentReader(
+               [this](const httplib::Request& req, httplib::Response& res,
+                      const httplib::ContentReader& reader) { InjectCapture(req, res, reader); }));
     s.Get("/_emulator/faults", [this](const httplib::Request&, httplib::Response& res) {
       std::lock_guard<std::mutex> lock(mu);
       AdminJson(res, 200, faults.ToJson());
@@ -1196,7 +1291,10 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   } else {
     impl->http = std::make_unique<httplib::Server>();
   }
-  impl->http->set_payload_max_length(256u * 1024 * 1024);
+  impl->http->set_payload_max_length(kMaxCaptureBytes);
+  // SO_REUSEADDR only: cpp-httplib's default SO_REUSEPORT lets a second
+  // emulator bind this port and take half of its traffic.
+  impl->http->set_socket_options([](socket_t fd) { SetListenSocketOptions(fd); });
   // Small JSON answers on a kept-alive connection otherwise wait out Nagle's
   // algorithm against the client's delayed ACK (~40 ms a call).
   impl->http->set_tcp_nodelay(true);
@@ -1223,6 +1321,44 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
         JsonText(json({{"success", false}, {"code", 500}, {"msg", kSystemError}, {"t", WallMs()}})),
         "application/json");
   });
+  impl->http->set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    // A request with neither Content-Length nor Transfer-Encoding has no body
+    // (RFC 9112 6.3), but cpp-httplib 0.11 reads a POST/PUT/PATCH body until
+    // the connection closes: `curl -X POST URL` waited out the read timeout
+    // and got 400. Declare the empty body it has. (The Request is the server's
+    // own non-const object; the callback only receives it as const.)
+    if ((req.method == "POST" || req.method == "PUT" || req.method == "PATCH") &&
+        !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
+      const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // A client that asks first (Expect: 100-continue) about a body over the
+  // limit is refused before it sends it, rather than invited and then read to
+  // the end to be thrown away.
+  impl->http->set_expect_100_continue_handler(
+      [](const httplib::Request& req, httplib::Response& res) {
+        const std::string length = req.get_header_value("Content-Length");
+        if (!length.empty() && std::strtoull(length.c_str(), nullptr, 10) > kMaxCaptureBytes) {
+          res.status = 413;
+          return 413;
+        }
+        return 100;
+      });
+  // Errors cpp-httplib answers by itself (unknown route, body over the limit,
+  // malformed request) get a body saying what is wrong, like the admin errors.
+  impl->http->set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        std::string msg = "HTTP error " + std::to_string(res.status);
+        if (res.status == 404)
+          msg = "no route for " + req.method + " " + req.path;
+        else if (res.status == 413)
+          msg = "request body over the limit of " + std::to_string(kMaxCaptureBytes >> 20) + " MiB";
+        else if (res.status == 400)
+          msg = "malformed request, or its body could not be read";
+        res.set_content(JsonText(json{{"error", msg}}) + "\n", "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }));
   impl->RegisterRoutes();
 
   {
@@ -1244,24 +1380,33 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
     impl->ResetLocked();
   }
 
+  errno = 0;
   if (options.port == 0) {
     impl->bound_port = impl->http->bind_to_any_port(options.host);
   } else {
     impl->bound_port = impl->http->bind_to_port(options.host, options.port) ? options.port : -1;
   }
-  if (impl->bound_port <= 0)
+  if (impl->bound_port <= 0) {
+    const int err = errno;
     return NetworkError("emulator: cannot listen on " + options.host + ":" +
-                        std::to_string(options.port) + " (address in use, or not a local address)");
-  Impl* raw = impl.get();
-  impl->listener = std::thread([raw] { raw->http->listen_after_bind(); });
-  // stop() is a no-op until the accept loop runs, so wait for it: a Stop()
-  // right after Start() must not leave the thread accepting forever.
-  for (int i = 0; i < 10000 && !raw->http->is_running(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  if (!raw->http->is_running()) {
-    raw->http->stop();
-    return InternalError("emulator: the server thread did not start");
+                        std::to_string(options.port) + ": " +
+                        (err == EADDRINUSE ? "the address is in use (another program listens there)"
+                         : err != 0        ? ErrnoText(err)
+                                           : "not a local address?"));
   }
+  Impl* raw = impl.get();
+  impl->listener = std::thread([raw] { raw->Serve(); });
+  // Return once the accept loop runs, so that a client may connect and a
+  // Stop() right away is prompt.
+  for (int i = 0; i < 10000 && !raw->http->is_running(); ++i) {
+    {
+      std::lock_guard<std::mutex> lock(raw->listen_mu);
+      if (raw->listen_returned) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!raw->http->is_running())
+    return InternalError("emulator: the server thread did not start");  // ~Impl joins it
   if (!options.webhook_url.empty()) impl->hook_thread = std::thread([raw] { raw->HookLoop(); });
   log::Info("emulator: serving " + std::to_string(impl->fixture.devices.size()) +
             " device(s) from " + options.fixture_path + " on " + impl->BaseUrl());

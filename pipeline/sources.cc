@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -9,8 +10,10 @@
 #include <optional>
 #include <set>
 
+#include "base/file_util.h"
 #include "base/json_text.h"
 #include "base/log.h"
+#include "base/server_socket.h"
 #include "fetch/tuya_client.h"
 #include "fetch/tuya_sign.h"
 #include "pipeline/journal.h"
@@ -146,8 +149,11 @@ Result<CaptureJob> ParseWebhookEvent(const std::string& body) {
     return Corrupt("event has no device_id");
   job.device_id = j["device_id"].get<std::string>();
   if (j.contains("file_type") && j["file_type"].is_number_integer()) {
-    int ft = j["file_type"].get<int>();
-    if (ft != 1 && ft != 2) return Corrupt("event file_type must be 1 (unlock) or 2 (alert)");
+    // Read wide: get<int>() would wrap 4294967297 to 1, an unlock request.
+    const std::int64_t ft = j["file_type"].get<std::int64_t>();
+    if (ft != 1 && ft != 2)
+      return Corrupt("event file_type must be 1 (unlock) or 2 (alert), not " +
+                     j["file_type"].dump());
     job.kind = ft == 2 ? MediaKind::kAlert : MediaKind::kUnlockRequest;
   } else if (j.contains("kind") && j["kind"].is_string()) {
     auto k = ParseMediaKind(j["kind"].get<std::string>());
@@ -180,13 +186,144 @@ Result<CaptureJob> ParseWebhookEvent(const std::string& body) {
   return job;
 }
 
+namespace {
+
+// A valid event is a few hundred bytes; this leaves room for long ids and URLs.
+constexpr std::size_t kWebhookMaxBody = 1 << 20;
+// The whole body must arrive this soon after the headers: a client dripping it
+// would otherwise hold a server thread for as long as it likes.
+constexpr auto kWebhookBodyDeadline = std::chrono::seconds(10);
+// On Stop, requests in flight get this long to finish before the connections
+// still open (clients still sending) are cut.
+constexpr auto kWebhookStopGrace = std::chrono::seconds(1);
+
+void WebhookReply(httplib::Response& res, int status, const std::string& msg) {
+  res.status = status;
+  res.set_content(JsonText(nlohmann::json{{"ok", status == 202}, {"message", msg}}),
+                  "application/json");
+}
+
+// Checks what can be checked before the body is read: the route, the method
+// and the declared length. Returns 0, or the HTTP status to refuse with and
+// its message. cpp-httplib reads a body before any handler runs and applies
+// its length limit to Content-Length only (a chunked body is read whole), so
+// this runs as its pre-routing handler and its Expect: 100-continue handler.
+int WebhookRequestError(const httplib::Request& req, httplib::Response& res, std::string* msg) {
+  if (req.path != "/events") {
+    *msg = "no such path " + req.path + ": events go to POST /events";
+    return 404;
+  }
+  if (req.method != "POST") {
+    res.set_header("Allow", "POST");
+    *msg = req.method + " is not allowed on /events: POST an event";
+    return 405;
+  }
+  if (req.has_header("Transfer-Encoding")) {
+    *msg = "send the event with a Content-Length, not Transfer-Encoding: " +
+           req.get_header_value("Transfer-Encoding");
+    return 411;
+  }
+  if (!req.has_header("Content-Length")) {
+    *msg = "an event needs a Content-Length";
+    return 411;
+  }
+  const std::string text = req.get_header_value("Content-Length");
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long length = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || *end != '\0') {
+    *msg = "Content-Length '" + text + "' is not a number";
+    return 400;
+  }
+  if (errno == ERANGE || length > kWebhookMaxBody) {
+    *msg = "event body of " + text + " bytes is over the limit of " +
+           std::to_string(kWebhookMaxBody) + " bytes";
+    return 413;
+  }
+  return 0;
+}
+
+// A short message for errors cpp-httplib answers by itself (a malformed
+// request line, a body it could not read), so that no error goes out empty.
+std::string WebhookStatusMessage(int status) {
+  switch (status) {
+    case 400:
+      return "malformed HTTP request";
+    case 404:
+      return "not found: events go to POST /events";
+    case 408:
+      return "the request did not arrive in time";
+    case 413:
+      return "request too large";
+    case 414:
+      return "request target too long";
+    case 416:
+      return "bad Range header";
+    default:
+      return "HTTP error " + std::to_string(status);
+  }
+}
+
+}  // namespace
+
 struct WebhookServer::Impl {
   httplib::Server server;
   std::thread thread;
+  std::string host;
   int port = 0;
   Secret secret;
   SubmitFn submit;
+  // Set by the listening thread when listen_after_bind() returned, i.e. when
+  // every connection is finished.
+  std::mutex listen_mu;
+  std::condition_variable listen_cv;
+  bool listen_returned = false;
+
+  void Serve();
+  void StopListening();
 };
+
+void WebhookServer::Impl::Serve() {
+  server.listen_after_bind();
+  {
+    std::lock_guard<std::mutex> lock(listen_mu);
+    listen_returned = true;
+  }
+  listen_cv.notify_all();
+}
+
+void WebhookServer::Impl::StopListening() {
+  // stop() does nothing until listen_after_bind() has started its accept loop
+  // (is_running()); the thread gets there, or returns, soon after it starts.
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(listen_mu);
+      if (listen_returned) break;
+    }
+    if (server.is_running()) {
+      server.stop();
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // listen_after_bind() returns once every connection is done. Give requests
+  // in flight a moment, then cut the connections of clients still sending (or
+  // idle): their threads see end-of-file and return.
+  std::unique_lock<std::mutex> lock(listen_mu);
+  if (!listen_cv.wait_for(lock, kWebhookStopGrace, [&] { return listen_returned; })) {
+    while (!listen_returned) {
+      lock.unlock();
+      const int cut = ShutdownAcceptedConnections(host, port);
+      if (cut > 0)
+        log::Warn("webhook: stopping: closed " + std::to_string(cut) +
+                  " connection(s) of clients still sending");
+      lock.lock();
+      listen_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return listen_returned; });
+    }
+  }
+  lock.unlock();
+  thread.join();
+}
 
 WebhookServer::WebhookServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 WebhookServer::~WebhookServer() { Stop(); }
@@ -194,8 +331,7 @@ int WebhookServer::port() const { return impl_->port; }
 
 void WebhookServer::Stop() {
   if (!impl_ || !impl_->thread.joinable()) return;
-  impl_->server.stop();
-  impl_->thread.join();
+  impl_->StopListening();
 }
 
 Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(const std::string& host, int port,
@@ -205,49 +341,119 @@ Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(const std::string& h
   auto impl = std::make_unique<Impl>();
   impl->secret = std::move(secret);
   impl->submit = std::move(submit);
+  impl->host = host;
   Impl* raw = impl.get();
-  raw->server.Post("/events", [raw](const httplib::Request& req, httplib::Response& res) {
-    auto reply = [&](int status, const std::string& msg) {
-      res.status = status;
-      res.set_content(JsonText(nlohmann::json{{"ok", status == 202}, {"message", msg}}),
-                      "application/json");
-    };
-    std::string sig = req.get_header_value("X-Lockpipe-Signature");
-    if (sig.empty()) return reply(401, "missing X-Lockpipe-Signature");
-    if (!WebhookSignatureValid(raw->secret, req.body, sig)) {
-      log::Warn("webhook: refused an event with a wrong signature");
-      return reply(401, "bad signature");
-    }
-    auto job = ParseWebhookEvent(req.body);
-    if (!job.ok()) return reply(400, job.status().message());
-    job->received_at_ms = NowMs();
-    // A signed event is good once, while it is fresh: an older one is a replay
-    // or a delivery so late that its request has timed out on the lock.
-    const std::int64_t age_s = (job->received_at_ms - job->captured_at_ms) / 1000;
-    if (age_s > kWebhookMaxEventAgeSeconds || -age_s > kWebhookMaxEventAgeSeconds) {
-      log::Warn("webhook: refused a signed event dated " + std::to_string(age_s) +
-                " s ago (a replay, a very late delivery or a clock problem)");
-      return reply(400, "event t is " + std::to_string(age_s) + " s from now (limit " +
-                            std::to_string(kWebhookMaxEventAgeSeconds) +
-                            " s): refused as a replay");
-    }
-    if (!raw->submit(std::move(job).value())) return reply(503, "stopping");
-    reply(202, "queued");
+  using Handled = httplib::Server::HandlerResponse;
+  raw->server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    std::string msg;
+    const int status = WebhookRequestError(req, res, &msg);
+    if (status == 0) return Handled::Unhandled;
+    WebhookReply(res, status, msg);
+    return Handled::Handled;
   });
-  raw->server.set_payload_max_length(1 << 20);
+  // A client that asks first (Expect: 100-continue, as curl does for large
+  // bodies) is refused before it sends the body at all.
+  raw->server.set_expect_100_continue_handler(
+      [](const httplib::Request& req, httplib::Response& res) {
+        std::string msg;
+        const int status = WebhookRequestError(req, res, &msg);
+        if (status == 0) return 100;
+        WebhookReply(res, status, msg);
+        return status;
+      });
+  raw->server.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+        if (!res.body.empty()) return Handled::Unhandled;  // a handler's own answer
+        WebhookReply(res, res.status, WebhookStatusMessage(res.status));
+        return Handled::Handled;
+      }));
+  raw->server.Post(
+      "/events",
+      httplib::Server::HandlerWithContentReader(
+          [raw](const httplib::Request& req, httplib::Response& res,
+                const httplib::ContentReader& content_reader) {
+            // The pre-routing handler checked the declared length;
+            // this also bounds the time the body may take.
+            const auto deadline = std::chrono::steady_clock::now() + kWebhookBodyDeadline;
+            std::string body;
+            bool too_large = false, too_slow = false;
+            const bool read = content_reader([&](const char* data, std::size_t n) {
+              if (body.size() + n > kWebhookMaxBody) return !(too_large = true);
+              if (std::chrono::steady_clock::now() > deadline) return !(too_slow = true);
+              body.append(data, n);
+              return true;
+            });
+            if (!read) {
+              if (too_large) return WebhookReply(res, 413, "event body over the limit");
+              if (too_slow)
+                return WebhookReply(res, 408,
+                                    "the event body did not arrive within " +
+                                        std::to_string(kWebhookBodyDeadline.count()) + " s");
+              return WebhookReply(res, 400, "could not read the event body");
+            }
+            std::string sig = req.get_header_value("X-Lockpipe-Signature");
+            if (sig.empty()) return WebhookReply(res, 401, "missing X-Lockpipe-Signature");
+            if (!WebhookSignatureValid(raw->secret, body, sig)) {
+              log::Warn("webhook: refused an event with a wrong signature");
+              return WebhookReply(res, 401, "bad signature");
+            }
+            auto job = ParseWebhookEvent(body);
+            if (!job.ok()) return WebhookReply(res, 400, job.status().message());
+            job->received_at_ms = NowMs();
+            // A signed event is good once, while it is fresh: an older one is a replay
+            // or a delivery so late that its request has timed out on the lock.
+            const std::int64_t age_s = (job->received_at_ms - job->captured_at_ms) / 1000;
+            if (age_s > kWebhookMaxEventAgeSeconds || -age_s > kWebhookMaxEventAgeSeconds) {
+              log::Warn("webhook: refused a signed event dated " + std::to_string(age_s) +
+                        " s ago (a replay, a very late delivery or a clock problem)");
+              return WebhookReply(res, 400,
+                                  "event t is " + std::to_string(age_s) + " s from now (limit " +
+                                      std::to_string(kWebhookMaxEventAgeSeconds) +
+                                      " s): refused as a replay");
+            }
+            if (!raw->submit(std::move(job).value())) return WebhookReply(res, 503, "stopping");
+            WebhookReply(res, 202, "queued");
+          }));
+  raw->server.set_payload_max_length(kWebhookMaxBody);
   raw->server.set_tcp_nodelay(true);  // answers go out at once, not after a delayed ACK
-  // More senders than worker threads would otherwise wait for an idle
-  // kept-alive connection to time out.
-  raw->server.new_task_queue = [] { return new httplib::ThreadPool(16); };
-  raw->server.set_keep_alive_timeout(2);
+  // One request per connection: a request refused before its body was read
+  // leaves that body unread, and on a kept-alive connection cpp-httplib would
+  // parse it as the next request. Webhook senders post one event at a time.
+  raw->server.set_keep_alive_max_count(1);
+  // Senders wait for a free worker thread; each slow sender holds one for at
+  // most kWebhookBodyDeadline once its headers are in, or read_timeout between
+  // two packets.
+  raw->server.new_task_queue = [] { return new httplib::ThreadPool(32); };
+  raw->server.set_read_timeout(3, 0);
+  raw->server.set_write_timeout(3, 0);
+  raw->server.set_socket_options([](socket_t fd) { SetListenSocketOptions(fd); });
+  errno = 0;
   if (port == 0) {
     raw->port = raw->server.bind_to_any_port(host);
   } else {
     raw->port = raw->server.bind_to_port(host, port) ? port : -1;
   }
-  if (raw->port <= 0)
-    return IoError("webhook: cannot listen on " + host + ":" + std::to_string(port));
-  raw->thread = std::thread([raw] { raw->server.listen_after_bind(); });
+  if (raw->port <= 0) {
+    const int err = errno;
+    return IoError("webhook: cannot listen on " + host + ":" + std::to_string(port) + ": " +
+                   (err == EADDRINUSE ? "the address is in use (another program listens there)"
+                    : err != 0        ? ErrnoText(err)
+                                      : "not a local address?"));
+  }
+  raw->thread = std::thread([raw] { raw->Serve(); });
+  // Return once the accept loop runs, so that a Stop() right away is prompt.
+  for (int i = 0; i < 10000 && !raw->server.is_running(); ++i) {
+    {
+      std::lock_guard<std::mutex> lock(raw->listen_mu);
+      if (raw->listen_returned) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!raw->server.is_running()) {
+    raw->StopListening();
+    return InternalError("webhook: the server on " + host + ":" + std::to_string(raw->port) +
+                         " did not start");
+  }
   return std::unique_ptr<WebhookServer>(new WebhookServer(std::move(impl)));
 }
 

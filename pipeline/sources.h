@@ -94,16 +94,26 @@ inline constexpr std::int64_t kWebhookMaxEventAgeSeconds = 300;
 // Without a media reference the pipeline fetches the device's latest capture.
 // Answers 202 when queued, 401 for a missing or wrong signature, 400 for a
 // malformed event or one dated more than kWebhookMaxEventAgeSeconds away,
-// 503 when the pipeline is stopping.
+// 503 when the pipeline is stopping. Before reading a body: 411 without a
+// Content-Length (a chunked body included), 413 for one over 1 MiB, 405 (with
+// Allow: POST) for another method, 404 for another path; 408 when the body
+// takes more than 10 s. Every answer is JSON {"ok", "message"}. One request
+// per connection.
 //
 // Thread-safety: Start/Stop from the owner; requests are served on the
 // server's own threads and call `submit` from them.
 class WebhookServer {
  public:
+  // Binds host:port (0 = a free port) and returns once it accepts. Fails,
+  // naming the address, when the port is in use by another socket (no
+  // SO_REUSEPORT sharing) or the address is not local.
   static Result<std::unique_ptr<WebhookServer>> Start(const std::string& host, int port,
                                                       Secret secret, SubmitFn submit);
-  ~WebhookServer();
+  ~WebhookServer();  // Stop()s
   int port() const;
+  // Stops accepting, gives requests in flight a second to finish, then closes
+  // the connections still open (clients still sending) and joins the server's
+  // threads: `submit` is not called once it returns. Idempotent.
   void Stop();
 
  private:

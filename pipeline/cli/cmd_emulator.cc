@@ -67,6 +67,14 @@ int RunEmulator(int argc, char** argv) {
   o.media_window_seconds = vm["media-window"].as<int>();
   o.webhook_url = vm["webhook"].as<std::string>();
   if (o.port < 0 || o.port > 65535) return UsageError(cmd, "--port must be 0..65535");
+  // Checked here, not only by Server::Start, so that a bad value is a usage
+  // error (exit 2) rather than a failure to start (exit 1).
+  if (o.token_lifetime_seconds < 1) return UsageError(cmd, "--token-lifetime must be at least 1");
+  if (o.ticket_lifetime_seconds < 1) return UsageError(cmd, "--ticket-lifetime must be at least 1");
+  if (o.media_window_seconds < 1) return UsageError(cmd, "--media-window must be at least 1");
+  if (!o.webhook_url.empty() && o.webhook_url.rfind("http://", 0) != 0 &&
+      o.webhook_url.rfind("https://", 0) != 0)
+    return UsageError(cmd, "--webhook " + o.webhook_url + ": must start with http:// or https://");
   if ((!o.cert_file.empty() || !o.key_file.empty()) && !o.tls)
     return UsageError(cmd, "--cert and --key need --tls");
   SecretSource hook_secret{"", vm["webhook-secret-file"].as<std::string>(),

@@ -116,5 +116,44 @@ TEST(EmulatorCliTest, BadFixtureFailsWithItsName) {
   EXPECT_EQ(usage.exit_code, 2) << usage.err;
 }
 
+TEST(EmulatorCliTest, BadValuesAreUsageErrors) {
+  lockpipe::testing::TempDir dir;
+  const std::string fixture = testing::WriteTestFixture(dir.path());
+  const std::string emu = lockpipe::testing::ShellQuote(lockpipe::testing::LockpipeBinary()) +
+                          " emulator --fixture " + lockpipe::testing::ShellQuote(fixture);
+  for (const char* args : {"--token-lifetime 0", "--ticket-lifetime 0", "--media-window -5",
+                           "--webhook ftp://x --webhook-secret-env HOME"}) {
+    // `timeout`: were a value accepted, the emulator would serve until stopped.
+    auto r = lockpipe::testing::RunShell("timeout 20 " + emu + " --port 0 " + args);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.err;
+    EXPECT_NE(r.err.find(std::string(args).substr(2, 6)), std::string::npos)
+        << args << ": " << r.err;
+  }
+}
+
+TEST(EmulatorCliTest, APortInUseIsAnErrorNamingTheAddress) {
+  lockpipe::testing::TempDir dir;
+  const std::string fixture = testing::WriteTestFixture(dir.path());
+  Child first =
+      Spawn({lockpipe::testing::LockpipeBinary(), "emulator", "--fixture", fixture, "--port", "0"});
+  ASSERT_GT(first.pid, 0);
+  const std::string out = ReadLines(first.out, 1, 60);
+  const std::string prefix = "listening on http://127.0.0.1:";
+  ASSERT_EQ(out.rfind(prefix, 0), 0u) << out;
+  const std::string port = out.substr(prefix.size(), out.find('\n') - prefix.size());
+
+  auto second = lockpipe::testing::RunShell(
+      "timeout 20 " + lockpipe::testing::ShellQuote(lockpipe::testing::LockpipeBinary()) +
+      " emulator --fixture " + lockpipe::testing::ShellQuote(fixture) + " --port " + port);
+  kill(first.pid, SIGTERM);
+  const int status = WaitFor(first.pid, 30);
+  close(first.out);
+  EXPECT_EQ(second.exit_code, 1) << second.out << second.err;
+  EXPECT_NE(second.err.find("127.0.0.1:" + port), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find("in use"), std::string::npos) << second.err;
+  ASSERT_NE(status, -1);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 }  // namespace
 }  // namespace lockpipe::emulator
