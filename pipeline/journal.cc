@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <thread>
 #include <utility>
 
 #include "base/clock.h"
@@ -250,6 +252,21 @@ Status CheckLocation(const std::string& path, Journal::Mode mode) {
   return Status::Ok();
 }
 
+// `path` for a file: URI, with the characters a URI gives meaning to escaped.
+std::string UriPath(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string VerdictOrUndecided(const JournalEntry& e) {
   return e.decision ? e.decision->verdict : "undecided";
 }
@@ -278,9 +295,32 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path, Mode mod
   const bool rw = mode == Mode::kReadWrite;
   sqlite3* raw = nullptr;
   // NOMUTEX: the Journal's own mutex serialises use of the connection.
-  const int flags = (rw ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY) |
-                    SQLITE_OPEN_NOMUTEX;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  int flags = (rw ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY) |
+              SQLITE_OPEN_NOMUTEX;
+  std::string name = path;
+  if (!rw) {
+    // Reading a WAL journal needs its -shm file, which SQLite creates when the
+    // first connection opens: a reader who may not write to the folder fails
+    // ("attempt to write a readonly database") unless the writer is running.
+    // With no -shm there is no writer, and with no WAL contents nothing is
+    // missed by reading the file as it is (immutable).
+    struct stat st {};
+    const bool no_shm = ::stat((path + "-shm").c_str(), &st) != 0;
+    const bool no_wal = ::stat((path + "-wal").c_str(), &st) != 0 || st.st_size == 0;
+    const bool dir_writable = ::access(ParentDir(path).c_str(), W_OK | X_OK) == 0;
+    if (no_shm && !dir_writable) {
+      if (!no_wal)
+        return PermissionDenied(
+            "journal " + path +
+            ": cannot be read without write access to its folder: SQLite "
+            "must recreate " +
+            path + "-shm to read what a stopped lockpipe left in " + path +
+            "-wal (run this as a user who may write there, or while lockpipe runs)");
+      name = "file:" + UriPath(path) + "?immutable=1";
+      flags |= SQLITE_OPEN_URI;
+    }
+  }
+  int rc = sqlite3_open_v2(name.c_str(), &raw, flags, nullptr);
   DbPtr db(raw);
   if (rc != SQLITE_OK) return DbError(db.get(), rc, path, "cannot open");
   sqlite3_extended_result_codes(db.get(), 1);
@@ -321,9 +361,22 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path, Mode mod
   if (rw) {
     // journal_mode=WAL is persistent in the file and cannot change inside a
     // transaction; it answers the mode it ended up in.
-    ASSIGN_OR_RETURN(auto wal, Stmt::Prepare(db.get(), path, "PRAGMA journal_mode=WAL"));
-    ASSIGN_OR_RETURN(bool has_row, wal.Step("switching to WAL mode"));
-    if (!has_row || wal.Text(0) != "wal")
+    // Two processes creating the journal at once: SQLite answers BUSY here at
+    // once, without its busy handler (both hold a shared lock and want to
+    // upgrade), so the wait is ours: bounded like the busy timeout.
+    std::string journal_mode;
+    for (int attempt = 0;; ++attempt) {
+      ASSIGN_OR_RETURN(auto wal, Stmt::Prepare(db.get(), path, "PRAGMA journal_mode=WAL"));
+      auto has_row = wal.Step("switching to WAL mode");
+      if (has_row.ok()) {
+        if (*has_row) journal_mode = wal.Text(0);
+        break;
+      }
+      if (has_row.status().code() != StatusCode::kTimeout || attempt == 100)
+        return has_row.status();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (journal_mode != "wal")
       return IoError("journal " + path +
                      ": SQLite refused WAL mode (file system without shared "
                      "memory support?)");

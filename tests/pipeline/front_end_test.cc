@@ -1,6 +1,8 @@
 // The two programs: `lockpipe`, the front end users type, and lockpipe-media,
 // which it runs for the commands that decode or look at media.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -145,6 +147,42 @@ TEST(FrontEnd, JournalShowsControlCharactersAsEscapes) {
   // JSON keeps the value, escaped the JSON way.
   auto r = RunShell(Lockpipe("journal --db " + ShellQuote(db) + " list --json"));
   EXPECT_NE(r.out.find("door\\u001b[2J\\u0007"), std::string::npos) << r.out;
+}
+
+TEST(FrontEnd, AJournalCanBeReadFromAFolderTheReaderCannotWrite) {
+  // An auditor with read access only: SQLite would have to create the -shm
+  // file to read a WAL journal, and the folder refuses it.
+  testing::TempDir dir;
+  const std::string folder = dir.File("journals");
+  ASSERT_EQ(::mkdir(folder.c_str(), 0755), 0);
+  const std::string db = folder + "/j.db";
+  {
+    auto journal = Journal::Open(db);
+    ASSERT_OK_R(journal);
+    EventRecord e;
+    e.capture_key = "k";
+    e.device_id = "back-door";
+    e.kind = "unlock";
+    e.source = "poll";
+    ASSERT_OK_R((*journal)->BeginEvent(e));
+  }  // the last connection closed: SQLite removed the -wal and -shm files
+  ASSERT_FALSE(testing::FileExists(db + "-shm"));
+  std::string reader;
+  if (::geteuid() == 0) {
+    // Root writes anywhere: read as nobody instead.
+    ::chmod(dir.path().c_str(), 0755);
+    ::chmod(db.c_str(), 0644);
+    reader = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+    if (RunShell(reader + "test -x " + ShellQuote(testing::LockpipeBinary())).exit_code != 0)
+      GTEST_SKIP() << "user nobody cannot run " << testing::LockpipeBinary();
+  } else {
+    ::chmod(folder.c_str(), 0555);
+  }
+  auto r = RunShell(reader + Lockpipe("journal --db " + ShellQuote(db) + " list"));
+  ::chmod(folder.c_str(), 0755);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("back-door"), std::string::npos) << r.out;
+  EXPECT_FALSE(testing::FileExists(db + "-shm"));
 }
 
 TEST(FrontEnd, ApiFailsWhenStandardOutputCannotBeWritten) {
