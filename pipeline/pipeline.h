@@ -11,9 +11,10 @@
 // video is read through HTTP byte ranges and the random-access decryptor, so
 // the decoder fetches only what it needs.
 //
-// Safety: any error between the event and the decision (resolve, fetch,
-// decrypt, decode, detect) leads to the configured on_error verdict, never an
-// approval. A capture already in the journal is skipped (never decided twice);
+// Safety: any error between the event and the decision (fetch, decrypt,
+// decode, detect) is decided by the rules for failed analysis, else by the
+// configured on_error verdict, never an approval; an event with no capture
+// behind it ("fetch the latest" that found none) is skipped, decided never. A capture already in the journal is skipped (never decided twice);
 // the Actuator never sends an action twice. A capture older than the safety
 // limit when its action is about to go out is not approved.
 //

@@ -19,6 +19,8 @@
 //       second, unclear face in the frame is a reason not to match.
 //     - analysis: "ok" / "failed" / "any" (default "any"). Face conditions
 //       never hold when the analysis failed: the faces are unknown, not zero.
+//       (The pipeline decides a failed analysis here too, and by
+//       DecideForError, safety.on_error, only when no rule matches.)
 //     - max_age_seconds: the capture is at most that old.
 //     - rate_limit: see 5.
 //  3. Rules that reject or escalate decide as they say. An approval must also
