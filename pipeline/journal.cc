@@ -492,6 +492,23 @@ Status Journal::RecordAnalysis(std::int64_t event_id, const AnalysisRecord& a) {
   return tx.Commit();
 }
 
+Status Journal::RecordEvidencePaths(std::int64_t event_id,
+                                    const std::vector<std::string>& thumbnails,
+                                    const std::string& contact_sheet) {
+  const std::string thumbs = JsonText(nlohmann::json(thumbnails));
+  std::lock_guard lock(mu_);
+  sqlite3* db = db_.get();
+  ASSIGN_OR_RETURN(auto st, Stmt::Prepare(db, path_,
+                                          "UPDATE analyses SET thumbnail_paths_json = ?2, "
+                                          "contact_sheet_path = ?3 WHERE event_id = ?1"));
+  st.Bind(1, event_id).Bind(2, thumbs).Bind(3, contact_sheet);
+  RETURN_IF_ERROR(st.Run("recording the evidence of event " + std::to_string(event_id)));
+  if (sqlite3_changes(db) != 1)
+    return NotFound("journal " + path_ + ": event " + std::to_string(event_id) +
+                    " has no analysis to add evidence to");
+  return Status::Ok();
+}
+
 Status Journal::RecordDecision(std::int64_t event_id, const DecisionRecord& d) {
   if (!OneOf(d.verdict, {"approve", "reject", "escalate"}))
     return InvalidArgument("journal event " + std::to_string(event_id) +

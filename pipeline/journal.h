@@ -183,6 +183,10 @@ class Journal {
   // One analysis per event; a second is refused (IsAlreadyJournaled).
   // kNotFound for an unknown event id.
   Status RecordAnalysis(std::int64_t event_id, const AnalysisRecord& analysis);
+  // Where the analysis's evidence went (thumbnails, contact sheet), written
+  // after the decision was carried out: the door does not wait on it.
+  Status RecordEvidencePaths(std::int64_t event_id, const std::vector<std::string>& thumbnails,
+                             const std::string& contact_sheet);
 
   // One decision per event; a second is refused (IsAlreadyJournaled), so a
   // capture is never decided twice. kNotFound for an unknown event id.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <latch>
 
 #include "base/clock.h"
 #include "base/file_util.h"
@@ -72,11 +73,31 @@ struct Pipeline::Fetched {
   std::unique_ptr<RandomAccessSource> media;
 };
 
+// A capture's evidence on disk (thumbnails with their boxes, a contact sheet,
+// the plaintext media). The analyze worker writes it after handing the
+// capture to the act stage, which acts first and waits for it only to record
+// where it is: the door does not wait on JPEG encoding.
+struct Pipeline::EvidenceFiles {
+  std::string base;  // the folder to create (name, name-2, ... when taken)
+  std::vector<media::Thumbnail> thumbs;
+  std::vector<std::vector<Face>> per_frame;
+  media::ContentType type = media::ContentType::kUnknown;
+  RandomAccessSource* media = nullptr;  // owned by the capture, alive until done
+  // Written by the analyze worker before `done`, read by the act stage after.
+  std::string out_dir;
+  std::vector<std::string> thumbnails;
+  std::string contact_sheet;
+  std::string error;  // the first output that could not be written
+  std::latch done{1};
+};
+
 struct Pipeline::Analyzed {
   std::unique_ptr<Fetched> fetched;
   EventReport report;
   std::vector<FaceObservation> faces;
   std::string out_dir;
+  std::shared_ptr<EvidenceFiles> evidence;  // null when no outputs are written
+  bool evidence_taken = false;
 };
 
 nlohmann::json EventReport::ToJson() const {
@@ -376,7 +397,13 @@ void Pipeline::AnalyzeWorker(int index) {
   FaceDetector& detector = *detectors_[static_cast<std::size_t>(index)];
   while (auto item = fetched_.Pop()) {
     auto analyzed = Analyze(std::move(*item), detector);
-    if (!analyzed_.Push(std::move(analyzed))) break;
+    const std::shared_ptr<EvidenceFiles> evidence = analyzed->evidence;
+    const bool pushed = analyzed_.Push(std::move(analyzed));
+    if (evidence) {
+      if (pushed) WriteEvidence(*evidence);
+      evidence->done.count_down();
+    }
+    if (!pushed) break;
   }
   if (--analyzers_left_ == 0) analyzed_.Close();
 }
@@ -461,64 +488,18 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
   r.analysis_ok = status.ok();
   if (!status.ok()) r.error = status.ToString();
 
-  // Outputs: thumbnails with their boxes, a contact sheet, the plaintext media.
-  auto output_failed = [&r](const Status& s) {
-    log::Error("outputs: " + s.ToString());
-    if (r.outputs_error.empty()) r.outputs_error = s.ToString();
-  };
+  // Outputs are written once the capture is on its way to the act stage
+  // (AnalyzeWorker, WriteEvidence).
   if (options_.write_outputs) {
-    std::string tag = r.event_id ? std::to_string(r.event_id)
-                                 : SafePathComponent(j.label.empty() ? j.capture_key : j.label);
-    auto dir = CreateFreshFolder(config_.outputs.dir + "/" + SafePathComponent(j.device_id) + "/" +
-                                 tag + "-" + r.kind);
-    if (!dir.ok()) {
-      output_failed(dir.status());
-    } else {
-      a->out_dir = std::move(dir).value();
-      if (config_.outputs.thumbnails) {
-        for (std::size_t i = 0; i < thumbs.size(); ++i) {
-          cv::Mat drawn = thumbs[i].image.clone();
-          if (i < per_frame.size()) DrawFaces(drawn, per_frame[i]);
-          std::string p = a->out_dir + "/thumb-" + std::to_string(i) + ".jpg";
-          if (auto s = media::WriteJpeg(p, drawn, 85); s.ok())
-            r.thumbnails.push_back(p);
-          else
-            output_failed(s);
-        }
-      }
-      if (config_.outputs.contact_sheet && !thumbs.empty()) {
-        auto sheet = media::MakeContactSheet(thumbs);
-        std::string p = a->out_dir + "/contact-sheet.jpg";
-        Status s = sheet.ok() ? media::WriteJpeg(p, *sheet, 85) : sheet.status();
-        if (s.ok())
-          r.contact_sheet = p;
-        else
-          output_failed(s);
-      }
-      if (config_.outputs.decrypted_media && !thumbs.empty()) {
-        std::string ext = type == media::ContentType::kMp4   ? ".mp4"
-                          : type == media::ContentType::kPng ? ".png"
-                                                             : ".jpg";
-        std::string p = a->out_dir + "/media" + ext;
-        auto out = AtomicFile::Create(p);
-        Status s = out.status();
-        std::vector<std::uint8_t> buf(1 << 16);
-        for (std::uint64_t off = 0; s.ok();) {
-          auto n = item->media->ReadAt(off, buf);
-          if (!n.ok()) {
-            s = n.status();
-            break;
-          }
-          if (*n == 0) {
-            s = out->Commit();
-            break;
-          }
-          s = out->Write(std::span(buf.data(), *n));
-          off += *n;
-        }
-        if (!s.ok()) output_failed(s);
-      }
-    }
+    auto ev = std::make_shared<EvidenceFiles>();
+    const std::string tag = r.event_id
+                                ? std::to_string(r.event_id)
+                                : SafePathComponent(j.label.empty() ? j.capture_key : j.label);
+    ev->base =
+        config_.outputs.dir + "/" + SafePathComponent(j.device_id) + "/" + tag + "-" + r.kind;
+    ev->type = type;
+    ev->media = item->media.get();
+    a->evidence = std::move(ev);
   }
 
   if (deps_.journal != nullptr && r.event_id != 0) {
@@ -542,8 +523,69 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
     if (auto s = deps_.journal->RecordAnalysis(r.event_id, rec); !s.ok())
       log::Error("journal: " + s.ToString());
   }
+  if (a->evidence) {
+    a->evidence->thumbs = std::move(thumbs);
+    a->evidence->per_frame = std::move(per_frame);
+  }
   a->fetched = std::move(item);
   return a;
+}
+
+void Pipeline::WriteEvidence(EvidenceFiles& ev) {
+  auto output_failed = [&ev](const Status& s) {
+    log::Error("outputs: " + s.ToString());
+    if (ev.error.empty()) ev.error = s.ToString();
+  };
+  auto dir = CreateFreshFolder(ev.base);
+  if (!dir.ok()) return output_failed(dir.status());
+  ev.out_dir = std::move(dir).value();
+  const auto& thumbs = ev.thumbs;
+  if (config_.outputs.thumbnails) {
+    for (std::size_t i = 0; i < thumbs.size(); ++i) {
+      cv::Mat drawn = thumbs[i].image.clone();
+      if (i < ev.per_frame.size()) DrawFaces(drawn, ev.per_frame[i]);
+      std::string p = ev.out_dir + "/thumb-" + std::to_string(i) + ".jpg";
+      if (auto s = media::WriteJpeg(p, drawn, 85); s.ok())
+        ev.thumbnails.push_back(p);
+      else
+        output_failed(s);
+    }
+  }
+  if (config_.outputs.contact_sheet && !thumbs.empty()) {
+    auto sheet = media::MakeContactSheet(thumbs);
+    std::string p = ev.out_dir + "/contact-sheet.jpg";
+    Status s = sheet.ok() ? media::WriteJpeg(p, *sheet, 85) : sheet.status();
+    if (s.ok())
+      ev.contact_sheet = p;
+    else
+      output_failed(s);
+  }
+  if (config_.outputs.decrypted_media && !thumbs.empty() && ev.media != nullptr) {
+    std::string ext = ev.type == media::ContentType::kMp4   ? ".mp4"
+                      : ev.type == media::ContentType::kPng ? ".png"
+                                                            : ".jpg";
+    std::string p = ev.out_dir + "/media" + ext;
+    auto out = AtomicFile::Create(p);
+    Status s = out.status();
+    std::vector<std::uint8_t> buf(1 << 16);
+    for (std::uint64_t off = 0; s.ok();) {
+      auto n = ev.media->ReadAt(off, buf);
+      if (!n.ok()) {
+        s = n.status();
+        break;
+      }
+      if (*n == 0) {
+        s = out->Commit();
+        break;
+      }
+      s = out->Write(std::span(buf.data(), *n));
+      off += *n;
+    }
+    if (!s.ok()) output_failed(s);
+  }
+  // On disk now: the pictures are not held while the capture waits to finish.
+  ev.thumbs.clear();
+  ev.per_frame.clear();
 }
 
 // --- decide and act ----------------------------------------------------------
@@ -559,8 +601,28 @@ void Pipeline::ActWorker(LockApi* api) {
 void Pipeline::Act(Analyzed& a, Actuator& actuator) {
   EventReport& r = a.report;
   const Fetched& f = *a.fetched;
+  auto acted = [&] { r.latency_ms = static_cast<double>(NowMs() - f.job.received_at_ms); };
+  // The evidence its analyze worker writes meanwhile: waited for only once
+  // the lock has its answer, then journaled with the analysis.
+  auto collect_evidence = [&] {
+    if (!a.evidence || a.evidence_taken) return;
+    a.evidence_taken = true;
+    EvidenceFiles& ev = *a.evidence;
+    ev.done.wait();
+    a.out_dir = ev.out_dir;
+    r.thumbnails = ev.thumbnails;
+    r.contact_sheet = ev.contact_sheet;
+    if (r.outputs_error.empty()) r.outputs_error = ev.error;
+    if (deps_.journal != nullptr && r.event_id != 0 &&
+        (!r.thumbnails.empty() || !r.contact_sheet.empty())) {
+      if (auto s = deps_.journal->RecordEvidencePaths(r.event_id, r.thumbnails, r.contact_sheet);
+          !s.ok())
+        log::Error("journal: " + s.ToString());
+    }
+  };
   auto finish = [&] {
-    r.latency_ms = static_cast<double>(NowMs() - f.job.received_at_ms);
+    if (r.latency_ms == 0) acted();
+    collect_evidence();
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.done;
@@ -638,6 +700,8 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
                  " was approved by " + (r.rule.empty() ? "the rules" : "rule " + r.rule) +
                  " but the door was not opened: " + r.action.detail);
   }
+  acted();
+  collect_evidence();
   if (!a.out_dir.empty()) {
     r.record = a.out_dir + "/record.json";
     if (auto s = WriteFileAtomically(r.record, JsonText(r.ToJson(), 2) + "\n"); !s.ok()) {

@@ -14,9 +14,9 @@
 // Safety: any error between the event and the decision (fetch, decrypt,
 // decode, detect) is decided by the rules for failed analysis, else by the
 // configured on_error verdict, never an approval; an event with no capture
-// behind it ("fetch the latest" that found none) is skipped, decided never. A capture already in the journal is skipped (never decided twice);
-// the Actuator never sends an action twice. A capture older than the safety
-// limit when its action is about to go out is not approved.
+// behind it ("fetch the latest" that found none) is skipped, decided never. A capture already in
+// the journal is skipped (never decided twice); the Actuator never sends an action twice. A capture
+// older than the safety limit when its action is about to go out is not approved.
 //
 // Shutdown: Finish() closes the input and waits for everything queued to be
 // done (end of batch). Abort() stops taking work and drops what has not
@@ -169,9 +169,11 @@ class Pipeline {
  private:
   struct Fetched;
   struct Analyzed;
+  struct EvidenceFiles;
   void FetchWorker(LockApi* api, HttpClient* http);
   void AnalyzeWorker(int index);
   void ActWorker(LockApi* api);
+  void WriteEvidence(EvidenceFiles& evidence);
   std::unique_ptr<Analyzed> Analyze(std::unique_ptr<Fetched> item, class FaceDetector& detector);
   void Act(Analyzed& item, Actuator& actuator);
   void SetError(const Status& s);

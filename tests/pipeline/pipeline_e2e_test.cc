@@ -269,8 +269,16 @@ TEST_F(PipelineE2E, AFaceAtTheDoorOpensTheLock) {
   EXPECT_EQ(entry->decision->verdict, "approve");
   ASSERT_EQ(entry->actions.size(), 1u);
   EXPECT_EQ(entry->actions[0].outcome, "ok");
-  // The journal keeps the faces the rules saw, and every frame's.
+  // The journal keeps the faces the rules saw, and every frame's, and where
+  // the evidence went (written while the door call went out).
   ASSERT_TRUE(entry->analysis.has_value());
+  EXPECT_EQ(entry->analysis->contact_sheet_path, r->contact_sheet);
+  EXPECT_EQ(entry->analysis->thumbnail_paths, r->thumbnails);
+  EXPECT_FALSE(r->thumbnails.empty());
+  ASSERT_FALSE(r->record.empty());
+  const auto record_bytes = testing::ReadFile(r->record);
+  const json record = json::parse(std::string(record_bytes.begin(), record_bytes.end()));
+  EXPECT_EQ(record["contact_sheet"], r->contact_sheet);
   json faces = json::parse(entry->analysis->faces_json);
   EXPECT_EQ(faces["faces"].size(), static_cast<std::size_t>(r->faces));
   EXPECT_EQ(faces["frames"].size(), 1u);  // a photo is one frame
