@@ -400,7 +400,13 @@ void Pipeline::AnalyzeWorker(int index) {
     const std::shared_ptr<EvidenceFiles> evidence = analyzed->evidence;
     const bool pushed = analyzed_.Push(std::move(analyzed));
     if (evidence) {
-      if (pushed) WriteEvidence(*evidence);
+      // The act stage waits for `done`: it must come, whatever happens here.
+      try {
+        if (pushed) WriteEvidence(*evidence);
+      } catch (const std::exception& e) {
+        log::Error(std::string("outputs: ") + e.what());
+        if (evidence->error.empty()) evidence->error = e.what();
+      }
       evidence->done.count_down();
     }
     if (!pushed) break;
