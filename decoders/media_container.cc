@@ -196,14 +196,41 @@ StreamEncryptor::StreamEncryptor(StreamEncryptor&&) noexcept = default;
 StreamEncryptor& StreamEncryptor::operator=(StreamEncryptor&&) noexcept = default;
 StreamEncryptor::~StreamEncryptor() = default;
 
+Result<std::array<std::uint8_t, 16>> DrawReferenceIv() {
+  // An unbiased draw from [0, n): bytes at or above the largest multiple of
+  // n below 256 are drawn again.
+  std::array<std::uint8_t, 64> pool{};
+  std::size_t used = pool.size();
+  auto draw = [&](unsigned n) -> Result<unsigned> {
+    const unsigned limit = 256 - 256 % n;
+    for (;;) {
+      if (used == pool.size()) {
+        if (RAND_bytes(pool.data(), static_cast<int>(pool.size())) != 1)
+          return InternalError("cannot draw a random IV: " + OpenSslError());
+        used = 0;
+      }
+      const unsigned b = pool[used++];
+      if (b < limit) return b % n;
+    }
+  };
+  std::array<std::uint8_t, 16> iv{};
+  for (auto& c : iv) {
+    ASSIGN_OR_RETURN(const unsigned kind, draw(3));
+    // As getIv: rd.nextInt(10) digits, 65 + rd.nextInt(25), 97 + rd.nextInt(25).
+    ASSIGN_OR_RETURN(const unsigned v, draw(kind == 0 ? 10 : 25));
+    c = static_cast<std::uint8_t>((kind == 0 ? '0' : kind == 1 ? 'A' : 'a') + v);
+  }
+  return iv;
+}
+
 Result<StreamEncryptor> StreamEncryptor::Create(const Secret& key,
                                                 std::optional<std::array<std::uint8_t, 16>> iv) {
   RETURN_IF_ERROR(ValidateKey(key));
   Header header;
   if (iv) {
     header.iv = *iv;
-  } else if (RAND_bytes(header.iv.data(), static_cast<int>(header.iv.size())) != 1) {
-    return InternalError("cannot draw a random IV: " + OpenSslError());
+  } else {
+    ASSIGN_OR_RETURN(header.iv, DrawReferenceIv());
   }
   auto impl = std::make_unique<Impl>();
   impl->ctx.reset(EVP_CIPHER_CTX_new());

@@ -89,9 +89,15 @@ class StreamDecryptor {
   bool finished_ = false;
 };
 
-// Encrypts into the reference layout with a fresh random IV (from OpenSSL's
-// CSPRNG) unless one is given (tests). The header goes out with the first
-// Update (or Finish, for empty input).
+// An IV as the cloud's encryptor writes it (the reference's getIv): 16 ASCII
+// characters, each a digit, an upper-case letter A..Y or a lower-case letter
+// a..y, the three classes equally likely, drawn from OpenSSL's CSPRNG without
+// modulo bias. kInternal when the CSPRNG fails. Decryption takes any 16 bytes.
+Result<std::array<std::uint8_t, 16>> DrawReferenceIv();
+
+// Encrypts into the reference layout with a fresh IV from DrawReferenceIv()
+// unless one is given (tests). The header goes out with the first Update (or
+// Finish, for empty input).
 //
 // Thread-safety: one thread at a time.
 class StreamEncryptor {

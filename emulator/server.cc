@@ -319,6 +319,13 @@ struct Server::Impl {
     return out;
   }
 
+  // Where a capture's media is, as the cloud hands it out: the bucket is the
+  // cloud's host (here, ours), the URL's path is the capture's file_path, and
+  // each answer signs it afresh (the query; storage does not check it).
+  std::string MediaUrl(const Capture& c) const {
+    return BaseUrl() + c.file_path + "?sign=" + RandomHex(32) + "&t=" + std::to_string(NowMs());
+  }
+
   json CaptureJson(const Capture& c) const {
     return {{"capture_id", c.id},
             {"device_id", c.device_id},
@@ -327,7 +334,7 @@ struct Server::Impl {
             {"t", c.t_ms},
             {"bucket", kBucket},
             {"file_path", c.file_path},
-            {"file_url", BaseUrl() + "/_storage/" + kBucket + c.file_path},
+            {"file_url", MediaUrl(c)},
             {"plain_size", c.plain_size},
             {"stored_size", c.stored_size},
             {"content_type", c.content_type}};
@@ -628,7 +635,7 @@ struct Server::Impl {
         for (auto it = captures.rbegin(); it != captures.rend(); ++it) {
           if (it->device_id != id || it->file_type != *ft) continue;
           if (it->t_ms < since) break;
-          return Ok({{"file_url", BaseUrl() + "/_storage/" + kBucket + it->file_path},
+          return Ok({{"file_url", MediaUrl(*it)},
                      {"file_key", it->file_key.reveal()},
                      {"bucket", kBucket},
                      {"file_path", it->file_path}});
@@ -828,8 +835,7 @@ struct Server::Impl {
 
   // ------------------------------------------------------------- storage
   void HandleStorage(const httplib::Request& req, httplib::Response& res) {
-    const std::string bucket = req.matches[1].str();
-    const std::string path = "/" + req.matches[2].str();
+    const std::string path = req.path;
     std::string stored;
     std::uint64_t size = 0;
     int latency = 0;
@@ -837,7 +843,7 @@ struct Server::Impl {
       std::lock_guard<std::mutex> lock(mu);
       latency = faults.media_latency_ms;
       for (const auto& c : captures) {
-        if (bucket == kBucket && c.file_path == path) {
+        if (c.file_path == path) {
           stored = c.stored_path;
           size = c.stored_size;
         }
@@ -853,7 +859,7 @@ struct Server::Impl {
     if (latency > 0) std::this_thread::sleep_for(std::chrono::milliseconds(latency));
     if (stored.empty()) {
       res.status = 404;
-      res.set_content("no such object: " + bucket + path + "\n", "text/plain");
+      res.set_content("no such object: " + path + "\n", "text/plain");
       return;
     }
     auto bytes = ReadWholeFile(stored);
@@ -1057,6 +1063,10 @@ struct Server::Impl {
     // The API: one handler per method so faults and authentication run for
     // every /v1.x path, known or not (an unknown path answers 1108).
     auto api = [this](const httplib::Request& req, httplib::Response& res) { HandleApi(req, res); };
+    // Storage first: like a presigned object URL, no authentication. Its
+    // paths are file_paths ("/<device>/<12 hex>.<ext>"), which no API path is.
+    s.Get(R"(/[^/]+/[0-9a-f]{12}\.(jpg|png|mp4|bin))",
+          [this](const httplib::Request& req, httplib::Response& res) { HandleStorage(req, res); });
     const char* kApi = R"(/v\d+\.\d+/.*)";
     s.Get(kApi, api);
     s.Post(kApi, api);
@@ -1086,9 +1096,6 @@ struct Server::Impl {
     add("POST", "/v1\\.0/devices/" + dev + "/door-lock/password-ticket", Endpoint::kPasswordTicket);
     add("GET", "/v1\\.0/devices/" + dev + "/door-lock/latest/media/url", Endpoint::kLatestMediaUrl);
 
-    // Storage: like a presigned object URL, no authentication.
-    s.Get(R"(/_storage/([^/]+)/(.+))",
-          [this](const httplib::Request& req, httplib::Response& res) { HandleStorage(req, res); });
 
     // Admin.
     s.Get("/_emulator/health", [this](const httplib::Request&, httplib::Response& res) {

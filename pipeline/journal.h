@@ -56,8 +56,9 @@ namespace lockpipe {
 
 // One capture as it entered the pipeline.
 struct EventRecord {
-  // Unique identity of a capture, e.g. "<device>/<kind>/<file_path>" or a batch
-  // item id. The same key is never decided twice.
+  // Unique identity of a capture, "<device>|<kind>|<object>", made by
+  // CaptureKey (pipeline/capture_job.h) for every source. The same key is never
+  // decided twice.
   std::string capture_key;
   std::string device_id;
   std::string kind;       // "unlock" | "alert"

@@ -294,12 +294,15 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
       if (!fetched_.Push(std::move(item))) break;
       continue;
     }
+    j.capture_key = CaptureKey(j);
     if (j.capture_key.empty()) {
-      std::string ref = !j.file_path.empty() ? j.file_path
-                        : !j.url.empty()     ? StripMediaRef(j.url)
-                        : !j.path.empty()    ? j.path
-                                             : "webhook:" + j.label;
-      j.capture_key = j.device_id + "|" + KindWord(j.kind) + "|" + ref;
+      // Every source names its object; a job without one cannot be told
+      // apart from another capture, so it is never decided.
+      log::Error(j.device_id + ": event " + j.label + " names no media; skipped");
+      item->duplicate = true;  // skipped like one: nothing decided, nothing sent
+      item->error = InvalidArgument("the event names no media");
+      if (!fetched_.Push(std::move(item))) break;
+      continue;
     }
     if (deps_.journal != nullptr) {
       EventRecord ev{j.capture_key,

@@ -45,32 +45,12 @@
 #include "fetch/lock_api.h"
 #include "pipeline/actions.h"
 #include "pipeline/bounded_queue.h"
+#include "pipeline/capture_job.h"
 #include "pipeline/config.h"
 #include "pipeline/journal.h"
 #include "pipeline/rules.h"
 
 namespace lockpipe {
-
-// One capture to process.
-struct CaptureJob {
-  enum class Where {
-    kLatest,  // ask latest/media/url for the device's newest capture of `kind`
-    kUrl,     // url + file_key given (a batch line, or resolved by a poller)
-    kFile,    // a local encrypted (or, with no key, plaintext) file
-  };
-  Where where = Where::kLatest;
-  std::string device_id;
-  MediaKind kind = MediaKind::kUnlockRequest;
-  std::string source;               // "poll", "webhook", "batch"
-  std::string url;                  // kUrl
-  std::string path;                 // kFile
-  std::string file_path;            // the server's relative path (identity of a capture)
-  Secret file_key;                  // empty with kFile = plaintext
-  std::string capture_key;          // identity; derived when empty
-  std::int64_t captured_at_ms = 0;  // 0 = unknown: taken as received_at
-  std::int64_t received_at_ms = 0;
-  std::string label;  // batch line id or webhook event id, for reports
-};
 
 // What became of one capture, for the caller to print or report.
 struct EventReport {

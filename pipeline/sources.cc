@@ -65,8 +65,6 @@ bool Poller::PollOne(const DeviceConfig& device, MediaKind kind) {
   const std::int64_t previous_answer = last_answer;
   last_answer = asked_ms;
   if (url->file_url.empty() || url->file_path.empty()) return false;  // nothing in the window
-  std::string capture_key = key + "|" + url->file_path;
-  if (!seen_.insert(capture_key).second) return false;
   CaptureJob job;
   job.where = CaptureJob::Where::kUrl;
   job.device_id = device.id;
@@ -76,8 +74,9 @@ bool Poller::PollOne(const DeviceConfig& device, MediaKind kind) {
   job.file_key = url->file_key;
   job.file_path = url->file_path;
   job.captured_at_ms = previous_answer != 0 ? previous_answer : asked_ms;
-  job.capture_key =
-      device.id + (kind == MediaKind::kAlert ? "|alert|" : "|unlock|") + url->file_path;
+  // The latest capture stays the latest for a while: submitted once per
+  // process (the journal admits it once across processes and sources).
+  if (!seen_.insert(CaptureKey(job)).second) return false;
   return submit_(std::move(job));
 }
 
@@ -601,11 +600,8 @@ Result<CaptureJob> ParseBatchLine(const std::string& line, const std::string& li
     return Corrupt("needs \"url\" or \"path\"");
   }
   job.file_key = Secret(std::move(key));
-  // The line's id is part of the identity: a list may name one file twice as
-  // two captures, and a rerun of the same list skips what it already decided.
-  job.capture_key = job.device_id + "|" + MediaKindName(job.kind) + "|" +
-                    (job.where == CaptureJob::Where::kUrl ? StripMediaRef(job.url) : job.path) +
-                    (id ? "#" + *id : "");
+  // The line's id is a label, not part of the identity (CaptureKey): the same
+  // object listed twice, or also polled or pushed, is one capture.
   return job;
 }
 

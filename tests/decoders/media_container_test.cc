@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cctype>
+#include <map>
 #include <random>
 
 #include "base/file_util.h"
@@ -111,6 +113,37 @@ TEST(MediaContainer, HeaderLayoutAndFreshIvs) {
   // A fresh IV per file.
   EXPECT_NE(std::vector(a->begin() + 4, a->begin() + 20),
             std::vector(b->begin() + 4, b->begin() + 20));
+}
+
+TEST(MediaContainer, IvsAreWrittenAsTheCloudWritesThem) {
+  // getIv: digits, A..Y and a..y (never Z or z), each class a third of the time.
+  const std::string alphabet =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYabcdefghijklmnopqrstuvwxy";
+  std::map<char, int> seen;
+  int digits = 0, upper = 0, lower = 0;
+  constexpr int kIvs = 3000;
+  for (int i = 0; i < kIvs; ++i) {
+    auto iv = DrawReferenceIv();
+    ASSERT_OK_R(iv);
+    for (std::uint8_t c : *iv) {
+      ASSERT_NE(alphabet.find(static_cast<char>(c)), std::string::npos) << int{c};
+      ++seen[static_cast<char>(c)];
+      digits += std::isdigit(c) != 0;
+      upper += std::isupper(c) != 0;
+      lower += std::islower(c) != 0;
+    }
+  }
+  EXPECT_EQ(seen.size(), alphabet.size());  // every character is drawn
+  // 48,000 draws: each class 16,000 ± 5 standard deviations (~103).
+  for (int n : {digits, upper, lower}) {
+    EXPECT_GT(n, 16000 - 520);
+    EXPECT_LT(n, 16000 + 520);
+  }
+  // What Encrypt (and so `lockpipe encrypt` and the emulator) writes.
+  auto sealed = Encrypt(Secret(kKeys[0]), RandomBytes(10, 2));
+  ASSERT_OK_R(sealed);
+  for (std::size_t i = 4; i < 20; ++i)
+    EXPECT_NE(alphabet.find(static_cast<char>((*sealed)[i])), std::string::npos) << i;
 }
 
 TEST(MediaContainer, ReservedFieldsAreInformationalOnly) {

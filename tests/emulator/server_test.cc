@@ -349,8 +349,13 @@ TEST_F(EmulatorTest, MediaRoundTripWindowAndRanges) {
   EXPECT_EQ(m.result().at("bucket"), "lockpipe-emulator");
   const std::string file_url = m.result().at("file_url");
   const std::string file_path = m.result().at("file_path");
-  ASSERT_EQ(file_url, server_->base_url() + "/_storage/lockpipe-emulator" + file_path);
+  // As the cloud's: the URL's path is the file_path, signed afresh by each answer.
+  ASSERT_EQ(file_url.rfind(server_->base_url() + file_path + "?sign=", 0), 0u) << file_url;
   const std::string storage_path = file_url.substr(server_->base_url().size());
+  ApiReply again = client_->Call("GET", url, {{"file_type", "1"}});
+  ASSERT_TRUE(again.success()) << again.body;
+  EXPECT_EQ(again.result().at("file_path"), file_path);
+  EXPECT_NE(again.result().at("file_url"), file_url);
 
   auto http = testing::MakeClient(*server_);
   auto got = http->Get(storage_path);
@@ -397,9 +402,10 @@ TEST_F(EmulatorTest, MediaRoundTripWindowAndRanges) {
   EXPECT_EQ(head->status, 200);
   EXPECT_EQ(head->get_header_value("Content-Length"), total);
   EXPECT_TRUE(head->body.empty());
-  auto missing = http->Get("/_storage/lockpipe-emulator/wifi1/nothing.jpg");
+  auto missing = http->Get("/wifi1/000000000000.jpg");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(missing->body, "no such object: /wifi1/000000000000.jpg\n");
 
   // Outside the 90-second window the capture is no longer "latest".
   Advance(91);

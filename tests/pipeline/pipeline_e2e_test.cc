@@ -5,7 +5,9 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -432,7 +434,7 @@ TEST_F(PipelineE2E, AWrongKeyFailsClosed) {
   j.where = CaptureJob::Where::kUrl;
   j.device_id = "gate-ble";
   j.source = "batch";
-  j.url = server_->base_url() + "/_storage/lockpipe-emulator" + path;
+  j.url = server_->base_url() + path;
   j.file_path = path;
   j.file_key = Secret("0000000000000000");
   ASSERT_TRUE(p.Submit(std::move(j)));
@@ -1052,6 +1054,109 @@ std::string RunCommand(const TempDir& dir, const std::string& journal, const std
          " --journal " + ShellQuote(dir.File(journal)) + " " + args;
 }
 
+// One capture by two routes: the cloud's media URL for it (freshly signed) in
+// a batch list, and the poll or the pushed event that found it. Whichever
+// comes first decides it; the other finds it journaled. The emulator's audit,
+// not lockpipe's output, says how often the door was opened.
+class TwoRoutesE2E : public PipelineE2E {
+ protected:
+  // A batch list line for the device's latest unlock capture, as `lockpipe api
+  // media` gives its URL and key: no file_path, a signature of its own.
+  std::string ListLineForLatest(const std::string& device) {
+    auto api = Deps().make_api();
+    EXPECT_TRUE(api.ok());
+    if (!api.ok()) return "";
+    auto url = (*api)->GetLatestMediaUrl(device, MediaKind::kUnlockRequest);
+    EXPECT_TRUE(url.ok()) << url.status().ToString();
+    if (!url.ok()) return "";
+    return json{{"url", url->file_url},
+                {"file_key", url->file_key.reveal()},
+                {"device", device},
+                {"captured_at", NowMs()}}
+        .dump();
+  }
+
+  testing::CommandResult Batch(const std::string& line) {
+    testing::WriteFile(dir_.File("list.jsonl"), line + "\n");
+    return RunShell(std::string("TUYA_CLIENT_ID=") + kClientId + " TUYA_CLIENT_SECRET=" +
+                    kSecret + " " + ShellQuote(testing::LockpipeBinary()) + " batch -c " +
+                    ShellQuote(dir_.File("rules.toml")) + " " +
+                    ShellQuote(dir_.File("list.jsonl")) + " --act --json --journal " +
+                    ShellQuote(dir_.File("routes.db")));
+  }
+
+  testing::CommandResult PollOnceCli() {
+    return RunShell(RunCommand(dir_, "routes.db", "--once --no-alerts"));
+  }
+
+  // Events and approvals in the journal the CLI runs share.
+  void ExpectDecidedOnce() {
+    auto j = Journal::Open(dir_.File("routes.db"), Journal::Mode::kReadOnly);
+    ASSERT_OK_R(j);
+    auto counts = (*j)->CountVerdicts();
+    ASSERT_OK_R(counts);
+    EXPECT_EQ((*counts)["approve"], 1);
+    EXPECT_EQ((*counts)["reject"] + (*counts)["escalate"] + (*counts)["undecided"], 0);
+    EXPECT_EQ(AuditEndpoints("gate-ble"), std::vector<std::string>{"password-free/open-door:ok"});
+  }
+};
+
+TEST_F(TwoRoutesE2E, PolledThenListedByItsUrlOpensTheDoorOnce) {
+  Inject("gate-ble", "unlock", "astronaut.jpg");  // a face: the rules approve it
+  auto polled = PollOnceCli();
+  ASSERT_EQ(polled.exit_code, 0) << polled.err;
+  auto listed = Batch(ListLineForLatest("gate-ble"));
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("\"duplicate\":true"), std::string::npos) << listed.out;
+  ExpectDecidedOnce();
+}
+
+TEST_F(TwoRoutesE2E, ListedByItsUrlThenPolledOpensTheDoorOnce) {
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  auto listed = Batch(ListLineForLatest("gate-ble"));
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("\"verdict\":\"approve\""), std::string::npos) << listed.out;
+  auto polled = PollOnceCli();
+  EXPECT_EQ(polled.exit_code, 0) << polled.err;
+  ExpectDecidedOnce();
+}
+
+TEST_F(TwoRoutesE2E, PushedThenListedByItsUrlOpensTheDoorOnce) {
+  const std::string secret = "hook-secret-for-tests";
+  auto journal = Journal::Open(dir_.File("routes.db"));
+  ASSERT_OK_R(journal);
+  PipelineOptions o;
+  o.analyze_threads = 1;
+  // The webhook first (the emulator needs its address), then the emulator
+  // that pushes to it, then the pipeline that asks that emulator.
+  std::atomic<Pipeline*> pipeline{nullptr};
+  auto hook = WebhookServer::Start("127.0.0.1", 0, Secret(secret), [&](CaptureJob j) {
+    Pipeline* to = pipeline.load();
+    return to != nullptr && to->Submit(std::move(j));
+  });
+  ASSERT_OK_R(hook);
+  server_.reset();
+  StartEmulator("http://127.0.0.1:" + std::to_string((*hook)->port()) + "/events", secret);
+  auto deps = Deps();
+  deps.journal = journal->get();
+  Pipeline p(config_, o, deps);
+  ASSERT_OK(p.Start());
+  pipeline = &p;
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  for (int i = 0; i < 300 && p.stats().done < 1; ++i)  // at most 30 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  (*hook)->Stop();
+  p.Finish();
+  ASSERT_EQ(p.stats().done, 1);
+  journal->reset();
+  ASSERT_EQ(AuditEndpoints("gate-ble"), std::vector<std::string>{"password-free/open-door:ok"});
+
+  auto listed = Batch(ListLineForLatest("gate-ble"));
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("\"duplicate\":true"), std::string::npos) << listed.out;
+  ExpectDecidedOnce();
+}
+
 TEST_F(PipelineE2E, RunJsonFailsWhenStandardOutputCannotBeWritten) {
   Inject("gate-ble", "unlock", "astronaut.jpg");
   auto r = RunShell(RunCommand(dir_, "run.db", "--once --json --dry-run --no-alerts >/dev/full"));
@@ -1148,18 +1253,26 @@ kind = "unlock"
 faces = { min = 1 }
 )");
   }
-  static std::string ListLine(const char* sample, const std::string& id) {
-    return json{{"path", Media(sample)},
+  static std::string ListLine(const std::string& sample, const std::string& id,
+                              const std::string& path = "") {
+    return json{{"path", path.empty() ? Media(sample) : path},
                 {"file_key", kSampleKey},
                 {"device", "door"},
                 {"kind", "unlock"},
                 {"id", id}}
         .dump();
   }
+  // n captures, alternately with and without a face. A file is one capture
+  // (CaptureKey), so each line names a file of its own: a link to a sample.
   void WriteList(int n) {
     std::ofstream list(dir_.File("list.jsonl"));
-    for (int i = 0; i < n; ++i)
-      list << ListLine(i % 2 ? "noface.enc" : "astronaut.enc", "c" + std::to_string(i)) << "\n";
+    for (int i = 0; i < n; ++i) {
+      const std::string sample = i % 2 ? "noface.enc" : "astronaut.enc";
+      const std::string link = dir_.File("c" + std::to_string(i) + ".enc");
+      std::error_code ec;  // already there from an earlier list: kept
+      std::filesystem::create_symlink(Media(sample), link, ec);
+      list << ListLine(sample, "c" + std::to_string(i), link) << "\n";
+    }
   }
   // `lockpipe batch` of the list, with a report and a journal.
   std::string Batch(const std::string& args) const {
@@ -1431,7 +1544,7 @@ TEST_F(BatchCli, AKeyOfTheWrongTypeMakesTheLineInvalidNeverADefault) {
          << with("kind", 2) << "\n"                                            // 2: not "unlock"
          << with("kind", nullptr) << "\n"                                      // 3
          << with("id", 7) << "\n"                                              // 4: id "7"
-         << with("id", 8) << "\n"                                              // 5: another capture
+         << with("id", 8) << "\n"                                              // 5: line 1 again
          << with("file_key", 12345) << "\n"                                    // 6: not plaintext
          << with("captured_at", "1764150000000") << "\n"                       // 7
          << with("path", Media("astronaut.jpg") + std::string("\0-x.mp4", 7))  // 8
@@ -1452,8 +1565,9 @@ TEST_F(BatchCli, AKeyOfTheWrongTypeMakesTheLineInvalidNeverADefault) {
     if (report[i].contains("invalid_line"))
       errors[report[i]["line"].get<int>()] = report[i]["error"].get<std::string>();
     else
-      done.push_back(report[i]["label"].get<std::string>() + ":" +
-                     (report[i]["analysis_ok"].get<bool>() ? "ok" : "failed"));
+      done.push_back(report[i]["duplicate"].get<bool>() ? "seen"
+                     : report[i]["analysis_ok"].get<bool>() ? "ok"
+                                                            : "failed");
   }
   EXPECT_EQ(errors,
             (std::map<int, std::string>{
@@ -1463,12 +1577,13 @@ TEST_F(BatchCli, AKeyOfTheWrongTypeMakesTheLineInvalidNeverADefault) {
                 {7, R"("captured_at" must be a positive integer, the capture time in milliseconds )"
                     R"(since the epoch, not "1764150000000")"},
                 {8, R"("path" contains a NUL character (\u0000))"}}));
-  // Ids 7 and 8 name two captures of one file: both run, neither is skipped.
+  // Ids 7 and 8 label the file of line 1 again: an id is not the capture's
+  // identity (CaptureKey), so the file is decided once and twice seen.
   std::sort(done.begin(), done.end());
-  EXPECT_EQ(done, (std::vector<std::string>{"7:ok", "8:ok", "c0:ok"}));
+  EXPECT_EQ(done, (std::vector<std::string>{"ok", "seen", "seen"}));
   const json& summary = report.back()["summary"];
   EXPECT_EQ(summary["captures"], 3);
-  EXPECT_EQ(summary["already_seen"], 0);
+  EXPECT_EQ(summary["already_seen"], 2);
   EXPECT_EQ(summary["invalid_lines"], 5);
   auto j = Journal::Open(dir_.File("j.db"), Journal::Mode::kReadOnly);
   ASSERT_OK_R(j);
@@ -1476,7 +1591,7 @@ TEST_F(BatchCli, AKeyOfTheWrongTypeMakesTheLineInvalidNeverADefault) {
   ASSERT_OK_R(counts);
   std::int64_t journaled = 0;
   for (const auto& [verdict, n] : *counts) journaled += n;
-  EXPECT_EQ(journaled, 3);
+  EXPECT_EQ(journaled, 1);
 }
 
 TEST_F(BatchCli, ActWithoutAJournalIsRefused) {
