@@ -141,7 +141,9 @@ int RunRun(int argc, char** argv) {
     server = std::move(srv).value();
     log::Info("webhook listening on http://" + hook_host + ":" + std::to_string(server->port()) +
               "/events");
-    std::cout << "webhook listening on port " << server->port() << std::endl;
+    // Scripts read the port from stdout; under --json, stdout is JSON only
+    // (the log line above says it on stderr).
+    if (!as_json) std::cout << "webhook listening on port " << server->port() << std::endl;
   }
 
   auto api = r.deps.make_api();

@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "emulator/server.h"
@@ -1172,6 +1173,21 @@ TEST_F(PipelineE2E, RunJsonFailsWhenStandardOutputCannotBeWritten) {
   ASSERT_OK_R(counts);
   EXPECT_EQ((*counts)["approve"] + (*counts)["reject"] + (*counts)["escalate"], 1);
   EXPECT_EQ((*counts)["undecided"], 0);
+}
+
+TEST_F(PipelineE2E, RunJsonPrintsOnlyJsonOnStandardOutput) {
+  Inject("gate-ble", "unlock", "astronaut.jpg");
+  auto r = RunShell("HOOK_SECRET=s3cret " +
+                    RunCommand(dir_, "run.db",
+                               "--once --json --dry-run --no-alerts --webhook-listen 127.0.0.1:0 "
+                               "--webhook-secret-env HOOK_SECRET"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream out(r.out);
+  int lines = 0;
+  for (std::string line; std::getline(out, line); ++lines)
+    EXPECT_TRUE(json::accept(line)) << "not JSON on stdout: " << line;
+  EXPECT_EQ(lines, 1) << r.out;  // the capture's report
+  EXPECT_NE(r.err.find("webhook listening on http://127.0.0.1:"), std::string::npos) << r.err;
 }
 
 TEST_F(PipelineE2E, RunWithoutAJournalIsRefusedUnlessItSendsNothing) {
