@@ -86,14 +86,17 @@ Result<std::string> HexDecode(std::string_view hex) {
 
 std::string Sha256Hex(std::string_view data) {
   unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(U(data), data.size(), md);
+  if (SHA256(U(data), data.size(), md) == nullptr) return "";
   return HexEncode(std::string_view(reinterpret_cast<const char*>(md), sizeof md), false);
 }
 
 std::string HmacSha256HexUpper(std::string_view key, std::string_view msg) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), U(msg), msg.size(), md, &len);
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), U(msg), msg.size(), md, &len) ==
+          nullptr ||
+      len == 0)
+    return "";
   return HexEncode(std::string_view(reinterpret_cast<const char*>(md), len), true);
 }
 
@@ -111,16 +114,20 @@ std::string CanonicalUrl(std::string_view path, const std::map<std::string, std:
 }
 
 std::string StringToSign(const SignInput& in) {
-  return in.method + "\n" + Sha256Hex(in.body) + "\n" + in.signed_headers + "\n" + in.url;
+  const std::string body_hash = Sha256Hex(in.body);
+  if (body_hash.empty()) return "";
+  return in.method + "\n" + body_hash + "\n" + in.signed_headers + "\n" + in.url;
 }
 
 std::string Sign(const Secret& access_secret, const SignInput& in) {
-  std::string str = in.client_id + in.access_token + in.t + in.nonce + StringToSign(in);
-  return HmacSha256HexUpper(access_secret.reveal(), str);
+  const std::string to_sign = StringToSign(in);
+  if (to_sign.empty()) return "";
+  return HmacSha256HexUpper(access_secret.reveal(),
+                            in.client_id + in.access_token + in.t + in.nonce + to_sign);
 }
 
 bool SignaturesEqual(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
+  if (a.empty() || a.size() != b.size()) return false;
   std::string ua(a);
   std::string ub(b);
   for (auto& c : ua) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

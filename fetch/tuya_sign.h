@@ -19,9 +19,10 @@
 
 namespace lockpipe::tuya {
 
-// Lower-case hex of SHA-256 of `data`.
+// Lower-case hex of SHA-256 of `data`; "" if OpenSSL fails (never a digest of
+// uninitialised memory). SignaturesEqual never accepts "".
 std::string Sha256Hex(std::string_view data);
-// Upper-case hex of HMAC-SHA256(key, msg).
+// Upper-case hex of HMAC-SHA256(key, msg); "" if OpenSSL fails.
 std::string HmacSha256HexUpper(std::string_view key, std::string_view msg);
 
 // The `url` part of the string to sign: the path, then "?" and the query
@@ -39,10 +40,12 @@ struct SignInput {
   std::string nonce;         // may be empty
 };
 
+// "" if OpenSSL cannot hash the body.
 std::string StringToSign(const SignInput& in);
-// The `sign` header value.
+// The `sign` header value; "" if OpenSSL fails (a request signed "" is refused).
 std::string Sign(const Secret& access_secret, const SignInput& in);
-// Constant-time comparison of two signatures (case-insensitive hex).
+// Constant-time comparison of two signatures (case-insensitive hex). An empty
+// signature equals nothing, itself included: a failed digest never verifies.
 bool SignaturesEqual(std::string_view a, std::string_view b);
 
 // --- password-ticket cryptography ---------------------------------------

@@ -53,6 +53,8 @@ TEST(TuyaSign, SignaturesCompareCaseInsensitively) {
   EXPECT_TRUE(SignaturesEqual("ABCDEF01", "abcdef01"));
   EXPECT_FALSE(SignaturesEqual("ABCDEF01", "ABCDEF02"));
   EXPECT_FALSE(SignaturesEqual("ABCDEF01", "ABCDEF0"));
+  // A digest that failed is "": it must never verify, not even against "".
+  EXPECT_FALSE(SignaturesEqual("", ""));
 }
 
 TEST(TicketCrypto, RoundTripsThroughBothSides) {
