@@ -24,6 +24,7 @@
 
 #include "base/file_util.h"
 #include "base/json_text.h"
+#include "base/listener_thread.h"
 #include "base/log.h"
 #include "base/server_socket.h"
 #include "decoders/media_container.h"
@@ -213,12 +214,7 @@ struct Server::Impl {
   std::string scheme;
   int bound_port = 0;
   std::unique_ptr<httplib::Server> http;
-  std::thread listener;
-  // Set by the listener thread once listen_after_bind() returned (every
-  // connection done).
-  std::mutex listen_mu;
-  std::condition_variable listen_cv;
-  bool listen_returned = false;
+  ListenerThread<httplib::Server> listener;  // after `http`: stopped before it goes
   std::atomic<bool> stopped{false};
   std::mutex stop_mu;
 
@@ -392,53 +388,10 @@ struct Server::Impl {
     }
   }
 
-  void Serve() {
-    http->listen_after_bind();
-    {
-      std::lock_guard<std::mutex> lock(listen_mu);
-      listen_returned = true;
-    }
-    listen_cv.notify_all();
-  }
-
-  // Stops accepting, lets requests in flight finish for a moment, then cuts
-  // the connections still open (a client dripping a body, an idle kept-alive
-  // one) and joins the listener.
-  void StopListening() {
-    if (!listener.joinable()) return;
-    // stop() does nothing until listen_after_bind() has started its accept
-    // loop (is_running()); the thread gets there, or returns, soon after start.
-    for (;;) {
-      {
-        std::lock_guard<std::mutex> lock(listen_mu);
-        if (listen_returned) break;
-      }
-      if (http->is_running()) {
-        http->stop();
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    std::unique_lock<std::mutex> lock(listen_mu);
-    if (!listen_cv.wait_for(lock, std::chrono::seconds(1), [&] { return listen_returned; })) {
-      while (!listen_returned) {
-        lock.unlock();
-        const int cut = ShutdownAcceptedConnections(options.host, bound_port);
-        if (cut > 0)
-          log::Warn("emulator: stopping: closed " + std::to_string(cut) +
-                    " connection(s) of clients still sending");
-        lock.lock();
-        listen_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return listen_returned; });
-      }
-    }
-    lock.unlock();
-    listener.join();
-  }
-
   void StopAll() {
     std::lock_guard<std::mutex> guard(stop_mu);
     if (stopped.exchange(true)) return;
-    StopListening();
+    listener.Stop();
     {
       std::lock_guard<std::mutex> lock(hook_mu);
       hook_stop = true;
@@ -1402,18 +1355,8 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
                                            : "not a local address?"));
   }
   Impl* raw = impl.get();
-  impl->listener = std::thread([raw] { raw->Serve(); });
-  // Return once the accept loop runs, so that a client may connect and a
-  // Stop() right away is prompt.
-  for (int i = 0; i < 10000 && !raw->http->is_running(); ++i) {
-    {
-      std::lock_guard<std::mutex> lock(raw->listen_mu);
-      if (raw->listen_returned) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  if (!raw->http->is_running())
-    return InternalError("emulator: the server thread did not start");  // ~Impl joins it
+  if (!raw->listener.Start(*raw->http, options.host, raw->bound_port, "emulator"))
+    return InternalError("emulator: the server thread did not start");
   if (!options.webhook_url.empty()) impl->hook_thread = std::thread([raw] { raw->HookLoop(); });
   log::Info("emulator: serving " + std::to_string(impl->fixture.devices.size()) +
             " device(s) from " + options.fixture_path + " on " + impl->BaseUrl());

@@ -12,6 +12,7 @@
 
 #include "base/file_util.h"
 #include "base/json_text.h"
+#include "base/listener_thread.h"
 #include "base/log.h"
 #include "base/server_socket.h"
 #include "fetch/tuya_client.h"
@@ -267,70 +268,19 @@ std::string WebhookStatusMessage(int status) {
 
 struct WebhookServer::Impl {
   httplib::Server server;
-  std::thread thread;
   std::string host;
   int port = 0;
   Secret secret;
   SubmitFn submit;
-  // Set by the listening thread when listen_after_bind() returned, i.e. when
-  // every connection is finished.
-  std::mutex listen_mu;
-  std::condition_variable listen_cv;
-  bool listen_returned = false;
-
-  void Serve();
-  void StopListening();
+  ListenerThread<httplib::Server> listener;  // after `server`: stopped before it goes
 };
-
-void WebhookServer::Impl::Serve() {
-  server.listen_after_bind();
-  {
-    std::lock_guard<std::mutex> lock(listen_mu);
-    listen_returned = true;
-  }
-  listen_cv.notify_all();
-}
-
-void WebhookServer::Impl::StopListening() {
-  // stop() does nothing until listen_after_bind() has started its accept loop
-  // (is_running()); the thread gets there, or returns, soon after it starts.
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> lock(listen_mu);
-      if (listen_returned) break;
-    }
-    if (server.is_running()) {
-      server.stop();
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  // listen_after_bind() returns once every connection is done. Give requests
-  // in flight a moment, then cut the connections of clients still sending (or
-  // idle): their threads see end-of-file and return.
-  std::unique_lock<std::mutex> lock(listen_mu);
-  if (!listen_cv.wait_for(lock, kWebhookStopGrace, [&] { return listen_returned; })) {
-    while (!listen_returned) {
-      lock.unlock();
-      const int cut = ShutdownAcceptedConnections(host, port);
-      if (cut > 0)
-        log::Warn("webhook: stopping: closed " + std::to_string(cut) +
-                  " connection(s) of clients still sending");
-      lock.lock();
-      listen_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return listen_returned; });
-    }
-  }
-  lock.unlock();
-  thread.join();
-}
 
 WebhookServer::WebhookServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 WebhookServer::~WebhookServer() { Stop(); }
 int WebhookServer::port() const { return impl_->port; }
 
 void WebhookServer::Stop() {
-  if (!impl_ || !impl_->thread.joinable()) return;
-  impl_->StopListening();
+  if (impl_) impl_->listener.Stop();
 }
 
 Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(const std::string& host, int port,
@@ -439,20 +389,9 @@ Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(const std::string& h
                     : err != 0        ? ErrnoText(err)
                                       : "not a local address?"));
   }
-  raw->thread = std::thread([raw] { raw->Serve(); });
-  // Return once the accept loop runs, so that a Stop() right away is prompt.
-  for (int i = 0; i < 10000 && !raw->server.is_running(); ++i) {
-    {
-      std::lock_guard<std::mutex> lock(raw->listen_mu);
-      if (raw->listen_returned) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  if (!raw->server.is_running()) {
-    raw->StopListening();
+  if (!raw->listener.Start(raw->server, host, raw->port, "webhook", kWebhookStopGrace))
     return InternalError("webhook: the server on " + host + ":" + std::to_string(raw->port) +
                          " did not start");
-  }
   return std::unique_ptr<WebhookServer>(new WebhookServer(std::move(impl)));
 }
 
