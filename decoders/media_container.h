@@ -23,7 +23,7 @@
 
 #include "base/secret.h"
 #include "base/status.h"
-#include "decoders/byte_source.h"
+#include "base/byte_source.h"
 
 namespace lockpipe::media {
 

@@ -31,7 +31,7 @@
 
 #include "base/secret.h"
 #include "base/status.h"
-#include "decoders/byte_source.h"
+#include "base/byte_source.h"
 #include "decoders/image_codec.h"
 #include "decoders/media_container.h"
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "decoders/byte_source.h"
+#include "base/byte_source.h"
 #include "fetch/http_client.h"
 
 namespace lockpipe {

@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "base/file_util.h"
-#include "decoders/byte_source.h"
+#include "base/byte_source.h"
 #include "decoders/media_container.h"
 #include "pipeline/cli/command.h"
 

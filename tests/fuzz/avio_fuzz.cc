@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <span>
 
-#include "decoders/byte_source.h"
+#include "base/byte_source.h"
 #include "decoders/media_decoder.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
