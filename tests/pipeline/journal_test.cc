@@ -38,8 +38,13 @@ DecisionRecord Decision(const std::string& verdict, bool dry_run = false) {
   return DecisionRecord{verdict, "rule-" + verdict, "because", dry_run, 1700000001000};
 }
 
+// An intent with the endpoint its action calls: an approval opens the door, a
+// refusal revokes the request.
 ActionIntent Intent(const std::string& action, const std::string& device = "dev1") {
-  return ActionIntent{action, "POST /v1.1/devices/{device_id}/door-lock/password-free/open-door",
+  return ActionIntent{action,
+                      action == "reject"
+                          ? "PUT /v1.0/devices/{device_id}/door-lock/password-free/open-door/cancel"
+                          : "POST /v1.1/devices/{device_id}/door-lock/password-free/open-door",
                       device, 1700000002000};
 }
 
@@ -781,8 +786,8 @@ TEST(JournalCliTest, UnknownStatsAndErrors) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,
             "ID  EVENT  DEVICE  ACTION  INTENT (UTC)              STATE       ENDPOINT\n"
-            "2   2      dev2    reject  2023-11-14T22:13:22.000Z  no outcome  POST "
-            "/v1.1/devices/{device_id}/door-lock/password-free/open-door\n"
+            "2   2      dev2    reject  2023-11-14T22:13:22.000Z  no outcome  PUT "
+            "/v1.0/devices/{device_id}/door-lock/password-free/open-door/cancel\n"
             "These calls may or may not have reached the lock; lockpipe never resends them.\n"
             "Check the lock's own history before acting by hand.\n");
   r = RunShell(Lockpipe(db, "unknown --json"));
