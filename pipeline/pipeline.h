@@ -21,7 +21,9 @@
 // Shutdown: Finish() closes the input and waits for everything queued to be
 // done (end of batch). Abort() stops taking work and drops what has not
 // started; items already journaled are finished so the journal stays
-// consistent. Both are safe to call from a signal-watching thread.
+// consistent. Abort() is safe to call from a signal-watching thread (it only
+// closes the input queue); Finish() joins the workers and is called by the owner
+// only, after which nothing may be submitted.
 //
 // Thread-safety: Submit, Abort, stats are thread-safe; Start/Finish are called
 // by the owner.
