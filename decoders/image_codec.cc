@@ -17,6 +17,7 @@ extern "C" {
 }
 
 #include "decoders/ffmpeg_handles.h"
+#include "decoders/ffmpeg_log.h"
 #include "decoders/media_container.h"
 #include "decoders/sws_picture.h"
 
@@ -135,6 +136,7 @@ Status CheckEncodable(const cv::Mat& image, const char* format) {
 // `format`; `qscale` 1..31 fixes the quantiser (0 = the codec's default).
 Result<std::vector<std::uint8_t>> EncodePicture(const cv::Mat& image, AVCodecID id,
                                                 AVPixelFormat format, int qscale) {
+  RouteFfmpegLogToLogger();
   const AVCodec* codec = avcodec_find_encoder(id);
   const std::string name = avcodec_get_name(id);
   if (codec == nullptr) return Unsupported("this FFmpeg has no " + name + " encoder");
@@ -268,6 +270,7 @@ Result<cv::Mat> DecodeImage(std::span<const std::uint8_t> bytes, const std::stri
     return Unsupported(name + ": " + what + " is " + std::to_string(w) + "x" + std::to_string(h) +
                        " pixels, more than the 8192x8192 limit");
   }
+  RouteFfmpegLogToLogger();
   const AVCodec* codec = avcodec_find_decoder(id);
   if (codec == nullptr) return Unsupported(name + ": this FFmpeg has no decoder for " + what);
   CodecContextPtr ctx(avcodec_alloc_context3(codec));

@@ -49,6 +49,7 @@ class FormatInput {
   FormatInput& operator=(const FormatInput&) = delete;
 
   Status Open(const DecodeOptions& options) {
+    RouteFfmpegLogToLogger();
     auto size = source_.Size();
     if (!size.ok()) return size.status();
     size_ = *size;
@@ -635,8 +636,6 @@ Status WriteImage(const std::string& path, const cv::Mat& image, int quality) {
   ASSIGN_OR_RETURN(auto bytes, EncodeImage(image, format, quality));
   return WriteFileAtomically(path, bytes);
 }
-
-void SilenceFfmpegLog() { av_log_set_level(AV_LOG_QUIET); }
 
 Result<std::int64_t> DecodeAllFrames(RandomAccessSource& source, const DecodeOptions& options) {
   ASSIGN_OR_RETURN(ContentType type, Sniff(source));

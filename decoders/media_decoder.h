@@ -32,6 +32,7 @@
 #include "base/secret.h"
 #include "base/status.h"
 #include "decoders/byte_source.h"
+#include "decoders/ffmpeg_log.h"
 #include "decoders/image_codec.h"
 #include "decoders/media_container.h"
 
@@ -222,11 +223,6 @@ Status WriteImage(const std::string& path, const cv::Mat& image, int quality = 9
 Result<cv::Mat> MakeContactSheet(const std::vector<Thumbnail>& thumbnails, int columns = 0);
 // Pixels: the smallest cell side MakeContactSheet shrinks to.
 inline constexpr int kMinContactSheetCell = 16;
-
-// FFmpeg logs its own view of every problem to stderr; lockpipe carries the
-// same errors in Statuses, so programs call this once to keep stderr to one
-// line per failure. Process-wide (av_log_set_level).
-void SilenceFfmpegLog();
 
 // Decodes every frame of a clip (or the still) and returns how many decoded:
 // a whole-file check, and what `lockpipe probe --decode` times.

@@ -106,7 +106,6 @@ int RunThumbnail(int argc, char** argv) {
   } else {
     return Fail(cmd, k.status());
   }
-  media::SilenceFfmpegLog();
   auto source = media::OpenMediaFile(vm["input"].as<std::string>(), key);
   if (!source.ok()) return Fail(cmd, source.status());
   auto thumbs = media::ExtractThumbnails(**source, req);
