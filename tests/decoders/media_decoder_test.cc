@@ -679,9 +679,8 @@ TEST(MediaDecoderBadInput, TruncatedStill) {
   bytes.resize(100);
   Status s = ProbeBytes(bytes, "cut.jpg");
   EXPECT_EQ(s.code(), StatusCode::kCorrupt);
-  EXPECT_EQ(s.message().rfind("cut.jpg: cannot decode the JPEG image (truncated or corrupt)", 0),
-            0u)
-      << s.message();
+  EXPECT_EQ(s.message(),
+            "cut.jpg: the JPEG image is truncated: it ends before its end-of-image marker");
 }
 
 TEST(MediaDecoderBadInput, WrongKey) {
