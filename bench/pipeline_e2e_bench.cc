@@ -790,7 +790,6 @@ void ThroughputTable(const Config& config, std::shared_ptr<TokenManager> tokens,
 int Main(int argc, char** argv) {
   Args args = ParseArgs(argc, argv);
   const int opencv_default_threads = cv::getNumThreads();
-  media::SilenceFfmpegLog();
   log::SetLevel(log::Level::kWarn);
   g_no_keepalive = args.no_keepalive;
   if (!args.rss_child_file.empty()) return RssChild(args);

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
@@ -17,6 +18,7 @@ extern "C" {
 }
 
 #include "decoders/ffmpeg_handles.h"
+#include "decoders/ffmpeg_log.h"
 #include "decoders/media_container.h"
 #include "decoders/sws_picture.h"
 
@@ -135,6 +137,7 @@ Status CheckEncodable(const cv::Mat& image, const char* format) {
 // `format`; `qscale` 1..31 fixes the quantiser (0 = the codec's default).
 Result<std::vector<std::uint8_t>> EncodePicture(const cv::Mat& image, AVCodecID id,
                                                 AVPixelFormat format, int qscale) {
+  RouteFfmpegLogToLogger();
   const AVCodec* codec = avcodec_find_encoder(id);
   const std::string name = avcodec_get_name(id);
   if (codec == nullptr) return Unsupported("this FFmpeg has no " + name + " encoder");
@@ -226,6 +229,81 @@ std::pair<std::uint32_t, std::uint32_t> HeaderSize(std::span<const std::uint8_t>
   return {0, 0};
 }
 
+// Whether a JPEG reaches its end-of-image marker: the marker segments are
+// walked by their lengths, and each scan's entropy-coded data byte by byte to
+// the marker that ends it (FF00 is a stuffed FF byte and FFD0..FFD7 restart
+// markers, both inside the scan; a progressive JPEG has several scans).
+// Bytes after EOI are not looked at: cameras append data there.
+//
+// Why not trust FFmpeg: its JPEG decoder (5.1) decodes a cut file's first
+// rows, logs "EOI missing, emulating" and returns a whole picture with the
+// rest grey or smeared - even with AV_EF_EXPLODE - so a cut photo would be a
+// photo of part of the door's view.
+Status CheckJpegReachesEoi(std::span<const std::uint8_t> b, const std::string& name) {
+  const Status truncated =
+      Corrupt(name + ": the JPEG image is truncated: it ends before its end-of-image marker");
+  std::size_t at = 2;  // after SOI
+  for (;;) {
+    // Between segments: FFmpeg skips anything up to the next FF, and so do we
+    // (some encoders leave padding there); FF fill bytes may precede a marker.
+    while (at < b.size() && b[at] != 0xFF) ++at;
+    while (at < b.size() && b[at] == 0xFF) ++at;
+    if (at >= b.size()) return truncated;
+    const std::uint8_t marker = b[at++];
+    if (marker == 0xD9) return Status::Ok();                           // EOI
+    if (marker == 0x00 || marker == 0x01 || marker == 0xD8) continue;  // no length
+    if (marker >= 0xD0 && marker <= 0xD7) continue;                    // RST, no length
+    if (at + 2 > b.size()) return truncated;
+    const std::uint32_t length = BigEndian(b, at, 2);
+    if (length < 2) {
+      char hex[3];
+      std::snprintf(hex, sizeof hex, "%02X", marker);
+      return Corrupt(name + ": the JPEG image is corrupt: the FF" + hex + " segment at byte " +
+                     std::to_string(at - 2) + " has length " + std::to_string(length));
+    }
+    if (at + length > b.size()) return truncated;
+    at += length;
+    if (marker != 0xDA) continue;
+    // SOS: entropy-coded data up to the next marker that is not FF00 or RST.
+    for (;;) {
+      while (at < b.size() && b[at] != 0xFF) ++at;
+      if (at + 1 >= b.size()) return truncated;
+      const std::uint8_t next = b[at + 1];
+      if (next == 0x00 || (next >= 0xD0 && next <= 0xD7)) {
+        at += 2;
+      } else if (next == 0xFF) {
+        ++at;  // fill byte before a marker
+      } else {
+        break;  // a marker: back to the segment walk, which skips the FF
+      }
+    }
+  }
+}
+
+// Whether a PNG reaches its IEND chunk, walking the chunks by their lengths
+// (at most 2^31 - 1 each, as the PNG spec says). Bytes after IEND are not
+// looked at.
+//
+// Why not trust FFmpeg: its PNG decoder (5.1) returns a whole picture when the
+// IEND chunk, or the end of the last IDAT chunk, is missing ("0 bytes left").
+Status CheckPngReachesIend(std::span<const std::uint8_t> b, const std::string& name) {
+  const Status truncated =
+      Corrupt(name + ": the PNG image is truncated: it ends before its IEND chunk");
+  std::size_t at = 8;  // after the signature
+  for (;;) {
+    if (at + 8 > b.size()) return truncated;
+    const std::uint32_t length = BigEndian(b, at, 4);
+    if (length > 0x7FFFFFFFu) {
+      return Corrupt(name + ": the PNG image is corrupt: the chunk at byte " + std::to_string(at) +
+                     " claims " + std::to_string(length) + " bytes");
+    }
+    const bool iend = BigEndian(b, at + 4, 4) == 0x49454E44u;        // "IEND"
+    if (b.size() - at < std::size_t{12} + length) return truncated;  // length, type, data, CRC
+    if (iend) return Status::Ok();
+    at += std::size_t{12} + length;
+  }
+}
+
 // Extensions of image formats other than JPEG and PNG, lower case.
 constexpr const char* kOtherImageExtensions[] = {
     "apng", "avif", "bmp", "dib", "dng", "exr", "gif",  "hdr", "heic",
@@ -268,12 +346,19 @@ Result<cv::Mat> DecodeImage(std::span<const std::uint8_t> bytes, const std::stri
     return Unsupported(name + ": " + what + " is " + std::to_string(w) + "x" + std::to_string(h) +
                        " pixels, more than the 8192x8192 limit");
   }
+  // A cut file is never a picture: the missing part can hide people.
+  RETURN_IF_ERROR(type == ContentType::kJpeg ? CheckJpegReachesEoi(bytes, name)
+                                             : CheckPngReachesIend(bytes, name));
+  RouteFfmpegLogToLogger();
   const AVCodec* codec = avcodec_find_decoder(id);
   if (codec == nullptr) return Unsupported(name + ": this FFmpeg has no decoder for " + what);
   CodecContextPtr ctx(avcodec_alloc_context3(codec));
   if (!ctx) return InternalError("avcodec_alloc_context3 failed");
   ctx->thread_count = 1;
   ctx->max_pixels = kMaxImagePixels;
+  // Fail on bitstream errors instead of concealing them, where the decoder
+  // supports it; what it still conceals shows in the frame's flags below.
+  ctx->err_recognition |= AV_EF_EXPLODE;
   int rc = avcodec_open2(ctx.get(), codec, nullptr);
   if (rc < 0) return InternalError(name + ": cannot open the decoder: " + AvErrorText(rc));
 
@@ -289,6 +374,12 @@ Result<cv::Mat> DecodeImage(std::span<const std::uint8_t> bytes, const std::stri
   if (rc < 0 || frame->width <= 0 || frame->height <= 0) {
     return Corrupt(name + ": cannot decode " + what + " (truncated or corrupt)" +
                    (rc < 0 && rc != AVERROR_EOF ? ": " + AvErrorText(rc) : std::string()));
+  }
+  // A picture the decoder patched up (concealed slices or macroblocks) is not
+  // the photo the camera took.
+  if (frame->decode_error_flags != 0 || (frame->flags & AV_FRAME_FLAG_CORRUPT) != 0) {
+    return Corrupt(name + ": " + what + " is corrupt: the decoder had to conceal damaged parts" +
+                   " (decode_error_flags " + std::to_string(frame->decode_error_flags) + ")");
   }
 
   bool full_range = frame->color_range == AVCOL_RANGE_JPEG;

@@ -49,6 +49,7 @@ class FormatInput {
   FormatInput& operator=(const FormatInput&) = delete;
 
   Status Open(const DecodeOptions& options) {
+    RouteFfmpegLogToLogger();
     auto size = source_.Size();
     if (!size.ok()) return size.status();
     size_ = *size;
@@ -84,6 +85,33 @@ class FormatInput {
     }
     rc = avformat_find_stream_info(fmt_, nullptr);
     if (rc < 0) return Error(rc, "cannot read the stream parameters");
+    if (!options.tolerate_truncated_clip) RETURN_IF_ERROR(CheckIndexWithinSource());
+    return Status::Ok();
+  }
+
+  // kCorrupt when the demuxer's index places a sample past the end of the
+  // source: the clip was cut after its index was written (a faststart MP4
+  // cut in its frame data).
+  //
+  // Why here and not only while demuxing: lavf marks the one sample it reads
+  // short AV_PKT_FLAG_CORRUPT, but every sample after it reads as a plain
+  // EOF, and a caller that decodes only some frames (the first, or keyframes
+  // spread over the clip) would never reach either.
+  Status CheckIndexWithinSource() const {
+    std::int64_t end = 0;
+    for (unsigned i = 0; i < fmt_->nb_streams; ++i) {
+      const AVStream* st = fmt_->streams[i];
+      const int n = avformat_index_get_entries_count(st);
+      for (int k = 0; k < n; ++k) {
+        const AVIndexEntry* e = avformat_index_get_entry(const_cast<AVStream*>(st), k);
+        if (e != nullptr && e->pos >= 0) end = std::max(end, e->pos + e->size);
+      }
+    }
+    if (end > static_cast<std::int64_t>(size_)) {
+      return Corrupt(source_.name() +
+                     ": the clip is truncated: its index places frames up to byte " +
+                     std::to_string(end) + ", but it ends at byte " + std::to_string(size_));
+    }
     return Status::Ok();
   }
 
@@ -245,6 +273,7 @@ struct VideoDecoder::Impl {
   bool decoder_done = false;   // the decoder returned AVERROR_EOF
   bool have_frame = false;
   std::int64_t frames_out = 0;
+  bool tolerate_truncated_clip = false;  // DecodeOptions::tolerate_truncated_clip
 };
 
 VideoDecoder::VideoDecoder() : impl_(std::make_unique<Impl>()) {}
@@ -254,6 +283,7 @@ Result<std::unique_ptr<VideoDecoder>> VideoDecoder::Open(RandomAccessSource& sou
                                                          const DecodeOptions& options) {
   std::unique_ptr<VideoDecoder> d(new VideoDecoder());
   Impl& m = *d->impl_;
+  m.tolerate_truncated_clip = options.tolerate_truncated_clip;
   m.input = std::make_unique<FormatInput>(source, options);
   RETURN_IF_ERROR(m.input->Open(options));
   AVFormatContext* fmt = m.input->fmt();
@@ -280,6 +310,10 @@ Result<std::unique_ptr<VideoDecoder>> VideoDecoder::Open(RandomAccessSource& sou
   m.codec->thread_count = options.threads;
   m.codec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
   m.codec->pkt_timebase = m.stream->time_base;
+  // Fail on bitstream errors instead of concealing them, where the decoder
+  // supports it (h264 does for damaged slice headers, not for damaged
+  // macroblocks: those it conceals and flags in the frame; Next checks both).
+  m.codec->err_recognition |= AV_EF_EXPLODE;
   rc = avcodec_open2(m.codec.get(), codec, nullptr);
   if (rc < 0) return m.input->Error(rc, std::string("cannot open the ") + codec->name + " decoder");
   m.frame.reset(av_frame_alloc());
@@ -315,17 +349,20 @@ void VideoDecoder::SetKeyframesOnly(bool on) {
   impl_->codec->skip_frame = on ? AVDISCARD_NONKEY : AVDISCARD_DEFAULT;
 }
 
+Result<bool> VideoDecoder::EndOrFail(Status error) {
+  Impl& m = *impl_;
+  if (m.tolerate_truncated_clip && m.frames_out > 0 && error.code() != StatusCode::kTimeout) {
+    m.decoder_done = true;
+    m.have_frame = false;
+    return false;
+  }
+  return error;
+}
+
 Result<bool> VideoDecoder::Next(Frame* out) {
   Impl& m = *impl_;
   FormatInput& in = *m.input;
   m.have_frame = false;
-  auto decode_error = [&](int rc, const std::string& what) -> Result<bool> {
-    if (tolerate_trailing_errors_ && m.frames_out > 0) {
-      m.decoder_done = true;
-      return false;
-    }
-    return in.Error(rc, what);
-  };
   while (!m.decoder_done) {
     if (in.OutOfTime()) return in.Error(AVERROR_EXIT, "decoding");
     int rc = avcodec_receive_frame(m.codec.get(), m.frame.get());
@@ -338,6 +375,14 @@ Result<bool> VideoDecoder::Next(Frame* out) {
       out->pts = pts == AV_NOPTS_VALUE ? 0 : pts;
       out->seconds = pts == AV_NOPTS_VALUE ? 0 : ToSeconds(pts - start, m.stream->time_base);
       out->keyframe = m.frame->key_frame != 0;
+      // Why check: h264 conceals damaged macroblocks (copies them from the
+      // previous picture) even with AV_EF_EXPLODE, and says so only here.
+      if (m.frame->decode_error_flags != 0 || (m.frame->flags & AV_FRAME_FLAG_CORRUPT) != 0) {
+        return EndOrFail(Corrupt(in.name() + ": the frame at " + FormatTimestamp(out->seconds) +
+                                 " is corrupt: the decoder had to conceal damaged parts" +
+                                 " (decode_error_flags " +
+                                 std::to_string(m.frame->decode_error_flags) + ")"));
+      }
       m.have_frame = true;
       ++m.frames_out;
       return true;
@@ -346,7 +391,7 @@ Result<bool> VideoDecoder::Next(Frame* out) {
       m.decoder_done = true;
       break;
     }
-    if (rc != AVERROR(EAGAIN)) return decode_error(rc, "cannot decode a frame");
+    if (rc != AVERROR(EAGAIN)) return EndOrFail(in.Error(rc, "cannot decode a frame"));
     // The decoder wants input.
     if (m.demux_done) {
       // Already sent the flush packet; EAGAIN here would be a decoder bug.
@@ -361,21 +406,36 @@ Result<bool> VideoDecoder::Next(Frame* out) {
     if (rc == AVERROR_EOF) {
       m.demux_done = true;
       rc = avcodec_send_packet(m.codec.get(), nullptr);  // start draining
-      if (rc < 0 && rc != AVERROR_EOF) return decode_error(rc, "cannot flush the decoder");
+      if (rc < 0 && rc != AVERROR_EOF) return EndOrFail(in.Error(rc, "cannot flush the decoder"));
       continue;
     }
+    Status read_error;
     if (rc < 0) {
-      if (tolerate_trailing_errors_ && m.frames_out > 0 && rc != AVERROR_EXIT) {
-        m.demux_done = true;
-        avcodec_send_packet(m.codec.get(), nullptr);
-        continue;
+      read_error = in.Error(rc, "cannot read a packet");
+    } else if ((m.packet->flags & AV_PKT_FLAG_CORRUPT) != 0) {
+      // Why check: lavf hands out a sample the file ends inside of, short,
+      // with only this flag (and a "Packet corrupt" log line) to say so.
+      const std::int64_t pts = m.packet->pts != AV_NOPTS_VALUE ? m.packet->pts : m.packet->dts;
+      const std::int64_t start = m.stream->start_time != AV_NOPTS_VALUE ? m.stream->start_time : 0;
+      const double at = pts == AV_NOPTS_VALUE ? 0 : ToSeconds(pts - start, m.stream->time_base);
+      av_packet_unref(m.packet.get());
+      read_error = Corrupt(in.name() + ": the clip is truncated: the frame at " +
+                           FormatTimestamp(at) + " is cut short");
+    }
+    if (!read_error.ok()) {
+      if (!m.tolerate_truncated_clip || m.frames_out == 0 ||
+          read_error.code() == StatusCode::kTimeout) {
+        return read_error;
       }
-      return in.Error(rc, "cannot read a packet");
+      // Tolerated: the frames already sent still come out, then the end.
+      m.demux_done = true;
+      avcodec_send_packet(m.codec.get(), nullptr);
+      continue;
     }
     rc = avcodec_send_packet(m.codec.get(), m.packet.get());
     av_packet_unref(m.packet.get());
     // EAGAIN cannot happen: we only send after receive_frame said EAGAIN.
-    if (rc < 0) return decode_error(rc, "cannot decode a packet");
+    if (rc < 0) return EndOrFail(in.Error(rc, "cannot decode a packet"));
   }
   return false;
 }
@@ -392,6 +452,14 @@ Status VideoDecoder::CountPackets(std::int64_t* packets, std::int64_t* keyframes
     if (rc == AVERROR_EOF) break;
     if (rc < 0) return m.input->Error(rc, "cannot read a packet");
     if (pkt->stream_index == m.stream_index) {
+      // A cut-short sample (see Next): with a truncated clip tolerated, the
+      // count is of the frames that arrived whole.
+      if ((pkt->flags & AV_PKT_FLAG_CORRUPT) != 0) {
+        av_packet_unref(pkt.get());
+        if (m.tolerate_truncated_clip) break;
+        return Corrupt(m.input->name() + ": the clip is truncated: frame " +
+                       std::to_string(*packets + 1) + " is cut short");
+      }
       ++*packets;
       if ((pkt->flags & AV_PKT_FLAG_KEY) != 0) ++*keyframes;
     }
@@ -572,8 +640,6 @@ Result<std::vector<Thumbnail>> ExtractThumbnails(RandomAccessSource& source,
   ASSIGN_OR_RETURN(auto d, VideoDecoder::Open(source, request.decode));
   const bool key_only = request.keyframes_only || request.mode == ThumbnailMode::kKeyframes;
   d->SetKeyframesOnly(key_only);
-  // A clip still being uploaded (or cut short) still has its good frames.
-  d->set_tolerate_trailing_errors(true);
   VideoDecoder::Frame f;
   switch (request.mode) {
     case ThumbnailMode::kFirst: {
@@ -635,8 +701,6 @@ Status WriteImage(const std::string& path, const cv::Mat& image, int quality) {
   ASSIGN_OR_RETURN(auto bytes, EncodeImage(image, format, quality));
   return WriteFileAtomically(path, bytes);
 }
-
-void SilenceFfmpegLog() { av_log_set_level(AV_LOG_QUIET); }
 
 Result<std::int64_t> DecodeAllFrames(RandomAccessSource& source, const DecodeOptions& options) {
   ASSIGN_OR_RETURN(ContentType type, Sniff(source));

@@ -32,6 +32,7 @@
 #include "base/secret.h"
 #include "base/status.h"
 #include "base/byte_source.h"
+#include "decoders/ffmpeg_log.h"
 #include "decoders/image_codec.h"
 #include "decoders/media_container.h"
 
@@ -76,6 +77,14 @@ struct DecodeOptions {
   std::int64_t analyze_microseconds = 2'000'000;
   // Stills larger than this are refused (kUnsupported) rather than read whole.
   std::uint64_t max_still_bytes = 64 << 20;
+  // A clip that ends before its data does (its index promises bytes past the
+  // end of the file, or a frame is cut short), or a frame the decoder had to
+  // conceal, fails with kCorrupt: the missing or patched part can hide people.
+  // True only for a person's look at a clip still being uploaded (`lockpipe
+  // thumbnail`): such a clip then opens, and a cut or damaged frame after at
+  // least one good one ends the stream like EOF. Never set it on a path that
+  // leads to a decision. Stills are never tolerated.
+  bool tolerate_truncated_clip = false;
 };
 
 struct MediaInfo {
@@ -138,6 +147,9 @@ struct ThumbnailRequest {
 // keyframe true) whatever the mode. Fails (never returns an empty
 // vector) when no frame can be decoded: kCorrupt with the reason, kTimeout,
 // kInvalidArgument for a bad request (negative time, count < 1 for kSpread).
+// A cut still or clip, or one with a frame the decoder concealed damage in,
+// is kCorrupt too (DecodeOptions::tolerate_truncated_clip is the one
+// exception, for clips only).
 Result<std::vector<Thumbnail>> ExtractThumbnails(RandomAccessSource& source,
                                                  const ThumbnailRequest& request);
 
@@ -155,7 +167,9 @@ class VideoDecoder {
 
   // Opens the container and the first video stream's decoder. Fails with
   // kCorrupt (FFmpeg's reason, e.g. "Invalid data found when processing
-  // input"), kUnsupported (no video stream, no decoder), kTimeout.
+  // input"; or "the clip is truncated" when its index places media past the
+  // end of the source, unless options.tolerate_truncated_clip), kUnsupported
+  // (no video stream, no decoder), kTimeout.
   static Result<std::unique_ptr<VideoDecoder>> Open(RandomAccessSource& source,
                                                     const DecodeOptions& options = {});
   ~VideoDecoder();
@@ -171,8 +185,9 @@ class VideoDecoder {
 
   // Decodes the next frame into the decoder's current frame. Returns false at
   // the end of the stream (after draining the decoder). A frame that fails to
-  // decode is an error (kCorrupt) - a truncated clip ends with an error, not
-  // silently short, unless set_tolerate_trailing_errors(true).
+  // decode, that the decoder concealed damage in, or whose packet the demuxer
+  // cut short is an error (kCorrupt) - a truncated clip ends with an error,
+  // not silently short - unless options.tolerate_truncated_clip.
   Result<bool> Next(Frame* frame);
 
   // Seeks so that the next Next() returns the keyframe at or before `seconds`
@@ -180,8 +195,9 @@ class VideoDecoder {
   Status SeekBefore(double seconds);
 
   // Demuxes the rest of the stream without decoding, counting the video
-  // packets (= frames) and those flagged key. Consumes the stream: only
-  // SeekBefore() makes Next() useful again.
+  // packets (= frames) and those flagged key. A packet the demuxer cut short
+  // is kCorrupt (unless options.tolerate_truncated_clip: counting stops
+  // there). Consumes the stream: only SeekBefore() makes Next() useful again.
   Status CountPackets(std::int64_t* packets, std::int64_t* keyframes);
 
   // Converts the current frame to BGR at `size` (width/height 0 = native).
@@ -189,16 +205,14 @@ class VideoDecoder {
   // shares no memory with an earlier *out.
   Status ToBgr(cv::Size size, cv::Mat* out);
 
-  // When true, a decode error after at least one good frame ends the stream
-  // like EOF (for thumbnails of partially uploaded clips). Default false.
-  void set_tolerate_trailing_errors(bool on) { tolerate_trailing_errors_ = on; }
-
  private:
   struct Impl;
   VideoDecoder();
+  // Ends the stream like EOF when tolerating a truncated clip and a frame has
+  // been decoded already; otherwise returns `error`.
+  Result<bool> EndOrFail(Status error);
   std::unique_ptr<Impl> impl_;
   MediaInfo info_;
-  bool tolerate_trailing_errors_ = false;
 };
 
 // Size that fits `native` inside max_w x max_h (0 = unlimited) keeping the
@@ -222,11 +236,6 @@ Status WriteImage(const std::string& path, const cv::Mat& image, int quality = 9
 Result<cv::Mat> MakeContactSheet(const std::vector<Thumbnail>& thumbnails, int columns = 0);
 // Pixels: the smallest cell side MakeContactSheet shrinks to.
 inline constexpr int kMinContactSheetCell = 16;
-
-// FFmpeg logs its own view of every problem to stderr; lockpipe carries the
-// same errors in Statuses, so programs call this once to keep stderr to one
-// line per failure. Process-wide (av_log_set_level).
-void SilenceFfmpegLog();
 
 // Decodes every frame of a clip (or the still) and returns how many decoded:
 // a whole-file check, and what `lockpipe probe --decode` times.

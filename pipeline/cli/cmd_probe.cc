@@ -49,7 +49,6 @@ int RunProbe(int argc, char** argv) {
   media::DecodeOptions options;
   options.threads = vm["threads"].as<int>();
   if (options.threads < 0) return UsageError(cmd, "--threads must be 0 or more");
-  media::SilenceFfmpegLog();
   auto source = media::OpenMediaFile(vm["input"].as<std::string>(), key);
   if (!source.ok()) return Fail(cmd, source.status());
   auto info = media::Probe(**source, options);

@@ -65,7 +65,8 @@ int RunThumbnail(int argc, char** argv) {
           "gives fewer, with a note on stderr. Several frames go to OUT-0.jpg,\n"
           "OUT-1.jpg, ... unless --contact-sheet puts them in one grid image, whose cells\n"
           "are scaled down where needed to keep it within 8192x8192 pixels. A still\n"
-          "photo always gives one image. Files are written whole or not at all.\n\n"
+          "photo always gives one image. Files are written whole or not at all. A clip\n"
+          "still being uploaded gives the frames that arrived whole; a cut photo fails.\n\n"
           "Examples:\n"
           "  lockpipe thumbnail --key-env FILE_KEY capture.enc -o first.jpg --width 320\n"
           "  lockpipe thumbnail clip.mp4 -o sheet.jpg --count 9 --contact-sheet\n"
@@ -106,7 +107,10 @@ int RunThumbnail(int argc, char** argv) {
   } else {
     return Fail(cmd, k.status());
   }
-  media::SilenceFfmpegLog();
+  // A person may look at a clip still being uploaded: its frames that arrived
+  // whole are shown. This is for eyes only; nothing is decided from it (the
+  // pipeline and `detect` decode strictly). A cut still photo still fails.
+  req.decode.tolerate_truncated_clip = true;
   auto source = media::OpenMediaFile(vm["input"].as<std::string>(), key);
   if (!source.ok()) return Fail(cmd, source.status());
   auto thumbs = media::ExtractThumbnails(**source, req);

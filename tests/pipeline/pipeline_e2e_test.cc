@@ -523,6 +523,31 @@ TEST_F(PipelineE2E, ARefusedAlertRevokesNothing) {
   EXPECT_FALSE(Admin("GET", "/_emulator/devices/door-wifi")["pending_request"].is_null());
 }
 
+TEST_F(PipelineE2E, ACutPhotoOrClipNeverOpensTheDoor) {
+  // The camera's file cut, then encrypted whole (its padding checks): FFmpeg
+  // would decode 60 % of the photo and conceal the rest, and the face in the
+  // part that arrived would open the door. The missing part can hide people.
+  auto inject_cut = [&](const std::string& device, const std::string& sample) {
+    auto bytes = testing::ReadFile(Media(sample));
+    bytes.resize(bytes.size() * 60 / 100);
+    Admin("POST", "/_emulator/devices/" + device + "/captures?kind=unlock",
+          std::string(bytes.begin(), bytes.end()), "application/octet-stream");
+  };
+  inject_cut("gate-ble", "astronaut.jpg");
+  inject_cut("room-hotel", "astronaut_360p_faststart.mp4");
+  auto rs = PollOnce();
+  for (const char* device : {"gate-ble", "room-hotel"}) {
+    const EventReport* r = Find(rs, device, "unlock");
+    ASSERT_NE(r, nullptr) << device;
+    EXPECT_FALSE(r->analysis_ok) << device;
+    EXPECT_NE(r->error.find("truncated"), std::string::npos) << device << ": " << r->error;
+    EXPECT_EQ(r->verdict, "reject") << device << ": " << r->reason;  // safety.on_error
+    for (const std::string& call : AuditEndpoints(device))
+      EXPECT_EQ(call.find("open-door"), std::string::npos) << device << ": " << call;
+  }
+  EXPECT_EQ(Admin("GET", "/_emulator/devices/gate-ble")["state"], "locked");
+}
+
 TEST_F(PipelineE2E, AFailedAnalysisIsDecidedByTheRulesForIt) {
   // on_error is "reject"; a rule for failed analysis sends them to a person.
   RuleConfig broken;
