@@ -117,14 +117,22 @@ Result<nlohmann::json> SendSigned(HttpClient& http, const std::string& base_url,
     }
     if (auto m = doc.find("msg"); m != doc.end() && m->is_string()) msg = m->get<std::string>();
     std::string text = endpoint + ": ";
+    const bool has_success = success != doc.end() && success->is_boolean();
     if (code != 0) {
       text += "Tuya code " + std::to_string(code) + ": " + (msg.empty() ? "(no msg)" : msg);
-    } else if (success == doc.end() || !success->is_boolean()) {
+      if (!has_success) text += " (answer has no boolean 'success')";
+    } else if (!has_success) {
       text += "answer has no boolean 'success' (HTTP " + std::to_string(resp.status) + ")";
     } else {
       text += "HTTP " + std::to_string(resp.status) + (msg.empty() ? "" : ": " + msg);
     }
-    return Status(StatusCode::kApiError, text).set_http_status(resp.status).set_api_code(code);
+    // Only the envelope as documented (a boolean `success`) is an API error;
+    // anything else is a garbled answer, which proves nothing about what the
+    // server did (LockCallOutcome). The code is kept either way for the
+    // replay and retry decisions.
+    return Status(has_success ? StatusCode::kApiError : StatusCode::kCorrupt, text)
+        .set_http_status(resp.status)
+        .set_api_code(code);
   }
   auto result = doc.find("result");
   if (result == doc.end()) return nlohmann::json();
@@ -292,7 +300,11 @@ Result<nlohmann::json> TuyaClient::Call(const ApiRequest& request) {
   int busy_tries = 1;
   std::mt19937 rng(retry_.seed != 0 ? retry_.seed : std::random_device{}());
   for (;;) {
-    ASSIGN_OR_RETURN(Secret token, tokens_->AccessToken(*http_));
+    Result<Secret> got = tokens_->AccessToken(*http_);
+    // Without a token the call itself never left this machine (a token
+    // refusal answered to an earlier try of it proved that try refused).
+    if (!got.ok()) return Status(got.status()).set_request_not_sent();
+    Secret token = std::move(got).value();
     const std::int64_t sent = tokens_->LocalNowMs();
     std::int64_t server_t = 0;
     Result<nlohmann::json> r =

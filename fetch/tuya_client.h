@@ -17,7 +17,10 @@
 //
 // Errors: kApiError with http_status and api_code set and the message
 // "<METHOD> <path>: Tuya code N: msg"; kCorrupt for a body that is not the
-// envelope; kNetwork/kTimeout from the HTTP layer. Never a secret.
+// envelope (not JSON, or no boolean `success`; api_code is still set when it
+// has a code); kNetwork/kTimeout from the HTTP layer. A call that never went
+// out because no access token could be had carries
+// Status::request_not_sent(). Never a secret.
 #pragma once
 
 #include <cstdint>
