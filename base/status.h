@@ -56,6 +56,18 @@ class [[nodiscard]] Status {
     api_code_ = c;
     return *this;
   }
+  // True when the failed request provably never left this machine: the
+  // connection failed before a byte of it was sent (name not resolved,
+  // connection refused, TLS handshake refused, malformed URL), the access
+  // token for it could not be obtained, or a local check refused it. Set only
+  // where that is certain: a request that may have reached the server (a
+  // timeout, a reset, a garbled answer) never carries it, so a caller may
+  // treat it as "nothing happened". Copied by WithContext.
+  bool request_not_sent() const { return request_not_sent_; }
+  Status& set_request_not_sent(bool not_sent = true) {
+    request_not_sent_ = not_sent;
+    return *this;
+  }
 
   // Returns a copy whose message is "context: message".
   Status WithContext(const std::string& context) const;
@@ -68,6 +80,7 @@ class [[nodiscard]] Status {
   std::string message_;
   int http_status_ = 0;
   std::int64_t api_code_ = 0;
+  bool request_not_sent_ = false;
 };
 
 inline Status InvalidArgument(std::string m) {

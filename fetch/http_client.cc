@@ -82,6 +82,44 @@ size_t HeaderCallback(char* data, size_t size, size_t nmemb, void* user) {
 
 std::once_flag g_curl_init;
 
+// Whether libcurl's `rc` proves that no byte of the request was sent. URL and
+// setup errors come before any connection is chosen. Errors of the connect
+// phase (name resolution, TCP connect, TLS handshake and certificate checks)
+// prove it only on a connection opened for this request
+// (`fresh_connection`): on a reused connection libcurl may have sent the
+// request, found the connection dead, and failed while reconnecting to resend
+// it — the first copy may have reached the server. Everything else (send and
+// receive errors, resets, an empty reply, timeouts) may come after the server
+// got the request.
+bool FailedBeforeSending(CURLcode rc, bool fresh_connection) {
+  switch (rc) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_FAILED_INIT:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_NOT_BUILT_IN:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+      return true;
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+      return fresh_connection;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 std::string HttpResponse::Header(std::string_view name) const {
@@ -195,14 +233,17 @@ Result<HttpResponse> CurlHttpClient::Send(const HttpRequest& request) {
     if (rc == CURLE_WRITE_ERROR && !transfer.sink_status.ok()) return transfer.sink_status;
     std::string why = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
     std::string msg = request.method + " " + RedactUrl(request.url) + ": " + why;
+    // A timeout may strike after the request went out: never "not sent".
     if (rc == CURLE_OPERATION_TIMEDOUT) return TimeoutError(msg);
+    const bool fresh_connection = !o.reuse_connections || !request.idempotent;
+    Status s = NetworkError(msg);
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
         rc == CURLE_SSL_CONNECT_ERROR) {
-      return NetworkError(msg +
-                          " (TLS: the server's certificate is not trusted; name a CA with "
-                          "--ca-file)");
+      s = NetworkError(msg +
+                       " (TLS: the server's certificate is not trusted; name a CA with "
+                       "--ca-file)");
     }
-    return NetworkError(msg);
+    return s.set_request_not_sent(FailedBeforeSending(rc, fresh_connection));
   }
   long code = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);

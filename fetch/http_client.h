@@ -70,6 +70,9 @@ class HttpClient {
   // taken it all). Any HTTP status is a success here; a failure means no
   // complete answer: kNetwork (could not connect, reset, TLS refused — the
   // message names the URL and libcurl's reason), kTimeout, or the sink's Status.
+  // Status::request_not_sent() is set when the failure proves no byte of the
+  // request was sent (see CurlHttpClient); an implementation that cannot tell
+  // leaves it unset: "may have been sent" is the safe answer.
   virtual Result<HttpResponse> Send(const HttpRequest& request) = 0;
 };
 
@@ -82,6 +85,10 @@ struct CurlOptions {
   std::string user_agent = "lockpipe/0.1";
 };
 
+// request_not_sent() is set for URL/setup errors, and for connect-phase
+// errors (name resolution, TCP connect, TLS handshake or certificate) when the
+// request had a connection of its own (not idempotent, or reuse off): on a
+// reused connection libcurl may already have sent it once before reconnecting.
 class CurlHttpClient final : public HttpClient {
  public:
   // Fails (kInternal) only if libcurl cannot make a handle, or (kNotFound)

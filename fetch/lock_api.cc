@@ -22,4 +22,29 @@ Result<RevokeReason> ParseRevokeReason(const std::string& text) {
                          text + "'");
 }
 
+LockCallOutcome ClassifyLockCall(const Status& status) {
+  if (status.ok()) return LockCallOutcome::kOk;
+  if (status.request_not_sent()) return LockCallOutcome::kFailed;
+  // SendSigned makes kApiError only of a parsed envelope with a boolean
+  // `success`; with HTTP 200 and a code the cloud refused the call. Code 500
+  // is the cloud's own failure, possibly after the lock acted. A success
+  // whose result is not true carries no code: what it did is not known.
+  if (status.code() == StatusCode::kApiError && status.http_status() == 200 &&
+      status.api_code() != 0 && status.api_code() != 500)
+    return LockCallOutcome::kFailed;
+  return LockCallOutcome::kUnknown;
+}
+
+const char* LockCallOutcomeName(LockCallOutcome outcome) {
+  switch (outcome) {
+    case LockCallOutcome::kOk:
+      return "ok";
+    case LockCallOutcome::kFailed:
+      return "failed";
+    case LockCallOutcome::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
 }  // namespace lockpipe

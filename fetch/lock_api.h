@@ -55,6 +55,24 @@ Result<MediaKind> ParseMediaKind(const std::string& text);
 const char* RevokeReasonName(RevokeReason reason);
 Result<RevokeReason> ParseRevokeReason(const std::string& text);
 
+// What a call that acts on a lock (a door call, a revoke) is known to have
+// done, from the Status it returned:
+//   kOk       it succeeded;
+//   kFailed   the answer proves nothing happened: a well-formed Tuya error
+//             envelope (HTTP 200, success=false, a nonzero code other than
+//             500 "system error", which may come after the lock acted), or a
+//             request that never left this machine (Status::request_not_sent:
+//             no connection, no token, a local check);
+//   kUnknown  anything else — a garbled answer, HTTP 5xx, a timeout, a reset
+//             after sending, success with a result other than true: the
+//             lock may have acted. Never retried; reported to a person.
+// Fail closed: only proof makes kFailed, so a door that may have opened is
+// never reported shut.
+enum class LockCallOutcome { kOk, kFailed, kUnknown };
+LockCallOutcome ClassifyLockCall(const Status& status);
+// "ok" | "failed" | "unknown" (the journal's outcome words).
+const char* LockCallOutcomeName(LockCallOutcome outcome);
+
 class LockApi {
  public:
   virtual ~LockApi() = default;

@@ -117,14 +117,22 @@ Result<nlohmann::json> SendSigned(HttpClient& http, const std::string& base_url,
     }
     if (auto m = doc.find("msg"); m != doc.end() && m->is_string()) msg = m->get<std::string>();
     std::string text = endpoint + ": ";
+    const bool has_success = success != doc.end() && success->is_boolean();
     if (code != 0) {
       text += "Tuya code " + std::to_string(code) + ": " + (msg.empty() ? "(no msg)" : msg);
-    } else if (success == doc.end() || !success->is_boolean()) {
+      if (!has_success) text += " (answer has no boolean 'success')";
+    } else if (!has_success) {
       text += "answer has no boolean 'success' (HTTP " + std::to_string(resp.status) + ")";
     } else {
       text += "HTTP " + std::to_string(resp.status) + (msg.empty() ? "" : ": " + msg);
     }
-    return Status(StatusCode::kApiError, text).set_http_status(resp.status).set_api_code(code);
+    // Only the envelope as documented (a boolean `success`) is an API error;
+    // anything else is a garbled answer, which proves nothing about what the
+    // server did (LockCallOutcome). The code is kept either way for the
+    // replay and retry decisions.
+    return Status(has_success ? StatusCode::kApiError : StatusCode::kCorrupt, text)
+        .set_http_status(resp.status)
+        .set_api_code(code);
   }
   auto result = doc.find("result");
   if (result == doc.end()) return nlohmann::json();
@@ -193,6 +201,27 @@ void TokenManager::Invalidate(const Secret& failed) {
   }
 }
 
+namespace {
+
+// A failure of the token call worth another try: the server was busy or
+// failed (1110/1111/1199, Tuya 500, HTTP 5xx), the network failed or timed
+// out, or the answer was garbled. Credentials and signature refusals are not.
+bool IsTransientTokenFailure(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kNetwork:
+    case StatusCode::kTimeout:
+    case StatusCode::kCorrupt:  // a garbled answer: a GET is safe to repeat
+      return true;
+    case StatusCode::kApiError:
+      return IsBusyError(status.api_code()) || status.api_code() == 500 ||
+             status.http_status() >= 500;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 Status TokenManager::FetchLocked(HttpClient& http, bool use_refresh) {
   ApiRequest req;
   req.method = "GET";
@@ -203,21 +232,44 @@ Status TokenManager::FetchLocked(HttpClient& http, bool use_refresh) {
     req.query = {{"grant_type", "1"}};
   }
   const std::string what = use_refresh ? "GET /v1.0/token/<refresh_token>" : "GET /v1.0/token";
-  RetryPolicy retry;
-  retry.max_attempts = 2;
-  for (int attempt = 0;; ++attempt) {
+  // Retries happen here, not in the HTTP layer, so that every kind of
+  // transient failure counts against the same max_attempts. A refresh is
+  // tried once: its token works once, so a repeat after a lost answer would
+  // only be refused, and AccessToken falls back to a new token anyway.
+  RetryPolicy once;
+  once.max_attempts = 1;
+  const int attempts = use_refresh ? 1 : std::max(1, options_.retry.max_attempts);
+  std::mt19937 rng(options_.retry.seed != 0 ? options_.retry.seed : std::random_device{}());
+  bool clock_replayed = false;
+  for (int attempt = 1;; ++attempt) {
     (use_refresh ? refresh_calls_ : new_token_calls_)++;
     const std::int64_t sent = LocalNowMs();
     std::int64_t server_t = 0;
     Result<nlohmann::json> r =
-        SendSigned(http, base_url_, credentials_, "", req, sent + offset_ms_, &server_t, retry);
+        SendSigned(http, base_url_, credentials_, "", req, sent + offset_ms_, &server_t, once);
     const std::int64_t received = LocalNowMs();
     if (server_t > 0) offset_ms_ = server_t - (sent + (received - sent) / 2);
-    // 1013: our clock is off; the answer's t has just corrected it.
-    if (!r.ok() && r.status().api_code() == 1013 && attempt == 0 && server_t > 0) continue;
-    if (!r.ok()) return r.status();
+    // 1013: our clock is off; the answer's t has just corrected it. This
+    // replay is not one of the attempts.
+    if (!r.ok() && r.status().api_code() == 1013 && !clock_replayed && server_t > 0) {
+      clock_replayed = true;
+      --attempt;
+      continue;
+    }
+    if (!r.ok()) {
+      if (!IsTransientTokenFailure(r.status()) || attempt >= attempts) return r.status();
+      const int delay = BackoffDelayMs(options_.retry, attempt, static_cast<std::uint32_t>(rng()));
+      log::Debug(r.status().message() + "; retrying in " + std::to_string(delay) + " ms");
+      if (options_.retry.sleep) {
+        options_.retry.sleep(delay);
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+      }
+      continue;
+    }
     // Validate everything before storing anything: an error payload or a
-    // half answer must never become the token.
+    // half answer must never become the token. A well-formed success without
+    // a token is not retried: the server would say the same again.
     const nlohmann::json& res = *r;
     if (!res.is_object()) return Corrupt(what + ": answer has no result object");
     auto at = res.find("access_token");
@@ -248,7 +300,11 @@ Result<nlohmann::json> TuyaClient::Call(const ApiRequest& request) {
   int busy_tries = 1;
   std::mt19937 rng(retry_.seed != 0 ? retry_.seed : std::random_device{}());
   for (;;) {
-    ASSIGN_OR_RETURN(Secret token, tokens_->AccessToken(*http_));
+    Result<Secret> got = tokens_->AccessToken(*http_);
+    // Without a token the call itself never left this machine (a token
+    // refusal answered to an earlier try of it proved that try refused).
+    if (!got.ok()) return Status(got.status()).set_request_not_sent();
+    Secret token = std::move(got).value();
     const std::int64_t sent = tokens_->LocalNowMs();
     std::int64_t server_t = 0;
     Result<nlohmann::json> r =

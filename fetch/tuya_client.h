@@ -3,7 +3,9 @@
 //   TokenManager  — one per process (shared by threads): gets a token, refreshes
 //                   it ahead of expiry with the refresh token (falling back to a
 //                   new token), one refresh at a time, never stores an error
-//                   payload as a token, keeps the server's clock offset.
+//                   payload as a token, keeps the server's clock offset. The
+//                   new-token call is retried with backoff on transient
+//                   failures (TokenOptions::retry): a GET is safe to repeat.
 //   TuyaClient    — one per thread: signs a call, sends it over the thread's
 //                   HttpClient, reads the envelope, replays once after a token
 //                   error (1010/1011/1012/1400) or a clock error (1013), and
@@ -15,7 +17,10 @@
 //
 // Errors: kApiError with http_status and api_code set and the message
 // "<METHOD> <path>: Tuya code N: msg"; kCorrupt for a body that is not the
-// envelope; kNetwork/kTimeout from the HTTP layer. Never a secret.
+// envelope (not JSON, or no boolean `success`; api_code is still set when it
+// has a code); kNetwork/kTimeout from the HTTP layer. A call that never went
+// out because no access token could be had carries
+// Status::request_not_sent(). Never a secret.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +50,11 @@ struct TokenOptions {
   // Refresh when less than this is left of the token's life.
   int refresh_ahead_seconds = 300;
   ClockMs clock;  // default SystemClockMs
+  // How often and how patiently a new token is asked for (the same defaults
+  // as TuyaClient's): a busy code (1110/1111/1199), Tuya code 500, HTTP 5xx, a
+  // network error, a timeout or a garbled answer is tried again after a
+  // backoff, up to max_attempts calls in all. retry.sleep is the test seam.
+  RetryPolicy retry;
 };
 
 // Thread-safe: every public method may be called from any thread. Tokens are
@@ -55,8 +65,9 @@ class TokenManager {
   TokenManager(std::string base_url, TuyaCredentials credentials, TokenOptions options = {});
 
   // A valid access token: the cached one, or a refreshed one if it expires
-  // within refresh_ahead_seconds (refresh token first, then a new token), or
-  // a new one. Fails with the token endpoint's error.
+  // within refresh_ahead_seconds (refresh token first, tried once, then a new
+  // token), or a new one (retried per options.retry). Fails with the token
+  // endpoint's last error. Holds the mutex through the retries' backoff.
   Result<Secret> AccessToken(HttpClient& http);
   // Drops `failed` if it is still the cached token (another thread may
   // already have replaced it), so the next AccessToken gets a new one.

@@ -114,17 +114,22 @@ Status TuyaLockApi::UnlockWithPassword(const std::string& device_id, const Ticke
   if (p.size() != 6 || !std::all_of(p.begin(), p.end(), [](char c) {
         return std::isdigit(static_cast<unsigned char>(c)) != 0;
       })) {
-    return InvalidArgument("POST " + path + ": the door password must be exactly 6 digits");
+    return InvalidArgument("POST " + path + ": the door password must be exactly 6 digits")
+        .set_request_not_sent();
   }
+  // These local failures stop the call before it is made: nothing was sent.
   auto key = tuya::DecryptTicketKey(ticket.ticket_key.reveal(),
                                     client_->tokens().credentials().access_secret);
   if (!key.ok()) {
-    return key.status().WithContext("POST " + path + ": ticket " + ticket.ticket_id +
-                                    ": cannot decrypt ticket_key with the access secret");
+    return key.status()
+        .WithContext("POST " + path + ": ticket " + ticket.ticket_id +
+                     ": cannot decrypt ticket_key with the access secret")
+        .set_request_not_sent();
   }
-  ASSIGN_OR_RETURN(std::string enc, tuya::EncryptDoorPassword(password, *key));
+  auto enc = tuya::EncryptDoorPassword(password, *key);
+  if (!enc.ok()) return Status(enc.status()).set_request_not_sent();
   nlohmann::json body = {
-      {"password", enc}, {"password_type", "ticket"}, {"ticket_id", ticket.ticket_id}};
+      {"password", *enc}, {"password_type", "ticket"}, {"ticket_id", ticket.ticket_id}};
   return CallExpectTrue({"POST", path, {}, JsonText(body), true});
 }
 

@@ -109,11 +109,23 @@ void Actuator::NotSent(std::int64_t event_id, const DeviceConfig& device, Action
 }
 
 void Actuator::Finish(std::int64_t action_id, const Status& status, ActionResult* result) {
-  result->ok = status.ok();
-  result->detail = status.ok() ? result->endpoint + " succeeded" : status.ToString();
+  result->outcome = ClassifyLockCall(status);
+  result->ok = result->outcome == LockCallOutcome::kOk;
+  switch (result->outcome) {
+    case LockCallOutcome::kOk:
+      result->detail = result->endpoint + " succeeded";
+      break;
+    case LockCallOutcome::kFailed:
+      result->detail = status.ToString();
+      break;
+    case LockCallOutcome::kUnknown:
+      result->detail = "outcome unknown, the lock may have acted (not resent; check the lock): " +
+                       status.ToString();
+      break;
+  }
   if (journal_ == nullptr || action_id == 0) return;
-  Status s = journal_->RecordOutcome(
-      action_id, {status.ok() ? "ok" : "failed", status.ok() ? "" : status.ToString(), NowMs()});
+  Status s = journal_->RecordOutcome(action_id, {LockCallOutcomeName(result->outcome),
+                                                 status.ok() ? "" : status.ToString(), NowMs()});
   if (!s.ok())
     log::Error("journal: cannot record the outcome of action " + std::to_string(action_id) + ": " +
                s.ToString());
@@ -151,7 +163,9 @@ ActionResult Actuator::Approve(std::int64_t event_id, const DeviceConfig& device
           "never opened for a request older than the safety limit)");
     }
     if (!not_sent.ok()) {
-      // No door call went out on this attempt.
+      // No door call went out on this attempt (and an earlier one, if any,
+      // was refused): nothing happened.
+      not_sent.set_request_not_sent();
       if (refused.empty()) r.sent = false;
       Finish(action_id,
              refused.empty()
@@ -161,9 +175,13 @@ ActionResult Actuator::Approve(std::int64_t event_id, const DeviceConfig& device
       return r;
     }
     s = DoorCall(device, r.endpoint, *ticket, password);
-    // 1109 "param is illegal" answers a ticket the cloud no longer takes; the
-    // call opened nothing, so one more try with a fresh ticket is safe.
-    if (s.ok() || s.api_code() != 1109 || attempt == 2) break;
+    // 1109 "param is illegal" in a well-formed refusal answers a ticket the
+    // cloud no longer takes; the call opened nothing, so one more try with a
+    // fresh ticket is safe. Not after an unknown outcome (a 1109 in a garbled
+    // or HTTP 5xx answer proves nothing): the door may have opened.
+    const bool ticket_refused = ClassifyLockCall(s) == LockCallOutcome::kFailed &&
+                                !s.request_not_sent() && s.api_code() == 1109;
+    if (!ticket_refused || attempt == 2) break;
     refused = s.ToString();
     log::Warn(device.id + ": " + r.endpoint + " refused its ticket (" + refused +
               "); once more with a fresh ticket");

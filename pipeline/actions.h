@@ -11,9 +11,11 @@
 // nothing is sent, and the journal records the approval as not sent (as it does
 // a refusal where the type has no revoke call). A door call that refuses its ticket (1109: expired,
 // or used, after a slow or retried call) opened nothing, so it is made once more with a fresh
-// ticket; a second refusal is the outcome. Reject revokes the request (type 1, rejected) where the
-// lock type lists the revoke call, and records that it could not elsewhere. Escalate sends nothing:
-// a person decides.
+// ticket; a second refusal is the outcome. A door call whose answer proves nothing
+// (ClassifyLockCall: kUnknown — a timeout, HTTP 5xx, a garbled answer) may have opened the door:
+// it is journaled "unknown", reported so, and never made again. Reject revokes the request (type 1,
+// rejected) where the lock type lists the revoke call, and records that it could not elsewhere.
+// Escalate sends nothing: a person decides.
 //
 // Every call that may open or refuse a door is journaled as an intent before
 // it is sent and with its outcome after. An intent already in the journal for
@@ -39,10 +41,18 @@ namespace lockpipe {
 struct ActionResult {
   std::string action;       // "approve", "reject" or "none"
   std::string endpoint;     // the call made or that would be made ("" for none)
-  bool sent = false;        // a call that acts on the lock went out
+  bool sent = false;        // a call that acts on the lock was made
   bool ok = false;          // it succeeded
   std::string detail;       // what happened, for a person; never a secret
   bool impossible = false;  // the lock type or config has no call for it: journaled as not sent
+  // Of a call that was made (sent): kOk (ok is true), kFailed (the answer
+  // proves the lock did nothing) or kUnknown (the answer was lost or garbled:
+  // the door may have opened; journaled "unknown", never resent). Meaningless
+  // when nothing was sent.
+  LockCallOutcome outcome = LockCallOutcome::kFailed;
+
+  // "ok" | "failed" | "unknown" for a call that was made, "" otherwise.
+  std::string OutcomeName() const { return sent ? LockCallOutcomeName(outcome) : ""; }
 };
 
 class Actuator {
@@ -71,6 +81,9 @@ class Actuator {
                   const Secret* password);
   // Journals that `result`'s action could not be sent (outside a dry run).
   void NotSent(std::int64_t event_id, const DeviceConfig& device, ActionResult* result);
+  // Records the call's outcome (ClassifyLockCall of `status`) in `result` and
+  // the journal. A `status` for a call that was not made must carry
+  // request_not_sent(), so that it reads "failed".
   void Finish(std::int64_t action_id, const Status& status, ActionResult* result);
 
   LockApi* api_;

@@ -663,9 +663,10 @@ Result<std::int64_t> Journal::InsertAction(std::int64_t event_id, const ActionIn
 }
 
 Status Journal::RecordOutcome(std::int64_t action_id, const ActionOutcome& o) {
-  if (!OneOf(o.outcome, {"ok", "failed"}))
+  if (!OneOf(o.outcome, {"ok", "failed", "unknown"}))
     return InvalidArgument("journal action " + std::to_string(action_id) +
-                           ": outcome must be 'ok' or 'failed', not " + Quoted(o.outcome));
+                           ": outcome must be 'ok', 'failed' or 'unknown', not " +
+                           Quoted(o.outcome));
   return SetOutcome(action_id, o, "recording the outcome of");
 }
 

@@ -10,7 +10,9 @@
 //    and action is refused: an action is never sent twice.
 //  - An intent with no outcome after a crash is listed by UnknownOutcomes();
 //    the pipeline reports it as "unknown" (MarkUnknown) and never resends it,
-//    because the door may or may not have opened.
+//    because the door may or may not have opened. A call whose answer was
+//    lost or garbled (a timeout, HTTP 5xx, a cut answer) is recorded with
+//    outcome "unknown" straight away, for the same reason.
 //
 // Fail closed, in depth: an "approve" intent is refused unless the event has a
 // non-dry-run "approve" decision (or an escalation a person answered "approve"), and no intent is
@@ -104,8 +106,10 @@ struct ActionIntent {
 };
 
 struct ActionOutcome {
-  std::string outcome;  // "ok" | "failed"
-  std::string detail;   // Tuya code/msg, HTTP status; never a secret
+  // "ok" | "failed" (the answer proves nothing happened) | "unknown" (the
+  // call may have acted: its answer was lost or garbled; see ClassifyLockCall).
+  std::string outcome;
+  std::string detail;  // Tuya code/msg, HTTP status; never a secret
   std::int64_t at_ms = 0;
 };
 
@@ -118,7 +122,8 @@ struct ActionRecord {
   std::string device_id;
   std::int64_t intent_at_ms = 0;
   // "" = no outcome recorded (in flight, or the process stopped before it
-  // knew); "ok" | "failed"; "unknown" = reported by MarkUnknown, never resent.
+  // knew); "ok" | "failed"; "unknown" = the call's answer was lost or garbled
+  // (RecordOutcome), or reported by MarkUnknown: never resent.
   std::string outcome;
   std::string detail;
   std::int64_t outcome_at_ms = 0;
@@ -214,13 +219,15 @@ class Journal {
   // `intent.endpoint` "" when there is no call for it. Refused like RecordIntent.
   Status RecordNotSent(std::int64_t event_id, const ActionIntent& intent, const std::string& why);
 
-  // Records what the call answered. kNotFound for an unknown action id;
+  // Records what the call answered: "ok", "failed" or "unknown" (anything
+  // else is kInvalidArgument). kNotFound for an unknown action id;
   // IsAlreadyJournaled when it already has an outcome (or was marked unknown).
   Status RecordOutcome(std::int64_t action_id, const ActionOutcome& outcome);
 
   // Intents with no outcome, oldest first. Call at start-up, before workers
   // send anything: then each is a call whose result was lost in a crash. With
-  // include_reported, also those already marked "unknown".
+  // include_reported, also those whose outcome is "unknown" (marked so after
+  // a crash, or recorded so when the call's answer was lost).
   Result<std::vector<ActionRecord>> UnknownOutcomes(bool include_reported = false);
   // Events received before `received_before_ms` that have no decision: the
   // process stopped between journaling the capture and deciding it (nothing

@@ -121,6 +121,10 @@ nlohmann::json EventReport::ToJson() const {
   j["action"] = {
       {"action", action.action}, {"endpoint", action.endpoint},     {"sent", action.sent},
       {"ok", action.ok},         {"impossible", action.impossible}, {"detail", action.detail}};
+  // "ok" | "failed" | "unknown" (the lock may have acted) for a call that was
+  // made; null when none was.
+  j["action"]["outcome"] =
+      action.sent ? nlohmann::json(action.OutcomeName()) : nlohmann::json(nullptr);
   if (!thumbnails.empty()) j["thumbnails"] = thumbnails;
   if (!contact_sheet.empty()) j["contact_sheet"] = contact_sheet;
   if (!record.empty()) j["record"] = record;
@@ -642,7 +646,19 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
         if (r.verdict == "approve") ++stats_.approved;
         if (r.verdict == "reject") ++stats_.rejected;
         if (r.verdict == "escalate") ++stats_.escalated;
-        if (r.action.sent) ++(r.action.ok ? stats_.actions_ok : stats_.actions_failed);
+        if (r.action.sent) {
+          switch (r.action.outcome) {
+            case LockCallOutcome::kOk:
+              ++stats_.actions_ok;
+              break;
+            case LockCallOutcome::kFailed:
+              ++stats_.actions_failed;
+              break;
+            case LockCallOutcome::kUnknown:
+              ++stats_.actions_unknown;
+              break;
+          }
+        }
         if (r.action.impossible) ++stats_.actions_impossible;
         if (!r.outputs_error.empty()) ++stats_.outputs_failed;
       }
@@ -708,6 +724,9 @@ void Pipeline::Act(Analyzed& a, Actuator& actuator) {
       log::Error(f.device->DisplayName() + ": " + r.kind + " #" + std::to_string(r.event_id) +
                  " was approved by " + (r.rule.empty() ? "the rules" : "rule " + r.rule) +
                  " but the door was not opened: " + r.action.detail);
+    if (r.action.sent && r.action.outcome == LockCallOutcome::kUnknown)
+      log::Error(f.device->DisplayName() + ": " + r.kind + " #" + std::to_string(r.event_id) +
+                 " (" + r.action.action + "): " + r.action.detail);
   }
   acted();
   collect_evidence();

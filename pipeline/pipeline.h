@@ -119,7 +119,10 @@ struct PipelineStats {
   std::int64_t rejected = 0;
   std::int64_t escalated = 0;
   std::int64_t actions_ok = 0;
-  std::int64_t actions_failed = 0;
+  std::int64_t actions_failed = 0;  // the answer proves the lock did nothing
+  // Calls whose answer was lost or garbled: the lock may have acted (the
+  // door may be open). Journaled "unknown", never resent.
+  std::int64_t actions_unknown = 0;
   // Verdicts the lock type or the config left no call for (a plain Wi-Fi lock
   // cannot be opened remotely; some types have no revoke): journaled as not sent.
   std::int64_t actions_impossible = 0;

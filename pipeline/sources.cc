@@ -39,17 +39,20 @@ bool StopFlag::SleepFor(std::chrono::milliseconds d) {
 Poller::Poller(const Config& config, LockApi& api, SubmitFn submit, PollOptions options)
     : config_(config), api_(api), submit_(std::move(submit)), options_(options) {}
 
-bool Poller::PollOne(const DeviceConfig& device, MediaKind kind) {
+bool Poller::PollOne(const DeviceConfig& device, MediaKind kind, bool again) {
   const std::string key = device.id + (kind == MediaKind::kAlert ? "|alert" : "|unlock");
   const std::int64_t asked_ms = NowMs();
   auto url = api_.GetLatestMediaUrl(device.id, kind);
   if (!url.ok()) {
-    if (IsBusyError(url.status().api_code())) {
+    if (IsBusyError(url.status().api_code()) && again) {
       auto& b = backoff_[key];
       b = std::min(options_.max_backoff, b.count() ? b * 2 : options_.interval * 2);
       log::Warn("poll " + device.id + ": cloud is busy (code " +
                 std::to_string(url.status().api_code()) + "); backing off to " +
                 std::to_string(b.count() / 1000) + " s");
+    } else if (IsBusyError(url.status().api_code())) {
+      // RunOnce polls no more: there is no back-off to announce.
+      log::Warn("poll " + device.id + ": cloud is busy: " + url.status().ToString());
     } else if (url.status().code() != StatusCode::kNotFound) {
       log::Warn("poll " + device.id + ": " + url.status().ToString());
     } else {
@@ -86,9 +89,9 @@ int Poller::RunOnce(const StopFlag* stop) {
   for (const auto& d : config_.devices) {
     if (!Supports(d.type, Endpoint::kLatestMediaUrl)) continue;
     if (stop != nullptr && stop->stopped()) break;
-    n += PollOne(d, MediaKind::kUnlockRequest);
+    n += PollOne(d, MediaKind::kUnlockRequest, /*again=*/false);
     if (stop != nullptr && stop->stopped()) break;
-    if (options_.alerts) n += PollOne(d, MediaKind::kAlert);
+    if (options_.alerts) n += PollOne(d, MediaKind::kAlert, /*again=*/false);
   }
   return n;
 }
@@ -113,9 +116,9 @@ void Poller::Run(StopFlag& stop) {
       auto now = std::chrono::steady_clock::now();
       auto& due = next[d->id];
       if (now >= due) {
-        PollOne(*d, MediaKind::kUnlockRequest);
+        PollOne(*d, MediaKind::kUnlockRequest, /*again=*/true);
         if (stop.stopped()) return;  // a poll can take a while: do not start another
-        if (options_.alerts) PollOne(*d, MediaKind::kAlert);
+        if (options_.alerts) PollOne(*d, MediaKind::kAlert, /*again=*/true);
         // The cloud's rate limits are per device: a busy answer to either
         // poll slows both down.
         auto wait = options_.interval;

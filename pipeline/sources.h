@@ -47,7 +47,8 @@ struct PollOptions {
 // The reference's non-real-time flow: ask latest/media/url for each device's
 // unlock-request (and alert) media on an interval; a capture not seen before
 // is an event. Polls are spread evenly over the interval; a rate-limit answer
-// (1110/1111/1199) doubles the device's interval up to max_backoff.
+// (1110/1111/1199) doubles the device's interval up to max_backoff (Run only:
+// RunOnce just reports it).
 //
 // The cloud does not say when a capture was taken, only that it is from the
 // last 90 seconds. A new capture is dated at this device's previous answered
@@ -69,7 +70,9 @@ class Poller {
   int failed() const { return failed_; }
 
  private:
-  bool PollOne(const DeviceConfig& device, MediaKind kind);
+  // `again`: the device will be polled again (Run), so a busy answer backs
+  // off; RunOnce polls once and announces no back-off it will not do.
+  bool PollOne(const DeviceConfig& device, MediaKind kind, bool again);
   const Config& config_;
   LockApi& api_;
   SubmitFn submit_;

@@ -97,6 +97,10 @@ int RunBatch(int argc, char** argv) {
           "\"line\" and \"error\", and counted in the summary's \"invalid_lines\"; the\n"
           "rest of the list still runs.\n"
           "A list that cannot be read (an I/O error) stops the batch.\n"
+          "With --act, the summary counts the lock calls: \"lock_calls_ok\",\n"
+          "\"lock_calls_failed\" (the answer proves the lock did nothing) and\n"
+          "\"lock_calls_unknown\" (the answer was lost or garbled: the lock may have\n"
+          "acted; `lockpipe journal unknown` lists them, and they are never resent).\n"
           "Exit status: 0 when every capture was analysed,\n"
           "1 when any failed or a line was invalid (they are in the report),\n"
           "2 for a bad command line (--act with --no-journal among them),\n"
@@ -226,6 +230,7 @@ int RunBatch(int argc, char** argv) {
                               {"skipped", st.skipped},
                               {"lock_calls_ok", st.actions_ok},
                               {"lock_calls_failed", st.actions_failed},
+                              {"lock_calls_unknown", st.actions_unknown},
                               {"lock_calls_impossible", st.actions_impossible},
                               {"invalid_lines", invalid_lines},
                               {"outputs_failed", st.outputs_failed},
@@ -243,7 +248,14 @@ int RunBatch(int argc, char** argv) {
             << (st.outputs_failed > 0 ? "; outputs of " + std::to_string(st.outputs_failed) +
                                             " capture(s) could not be written (see above)"
                                       : "")
-            << (popts.act ? "" : " (nothing sent: no --act)") << "\n";
+            << (popts.act ? "; " + std::to_string(st.actions_ok) + " lock call(s) ok, " +
+                                std::to_string(st.actions_failed) + " failed, " +
+                                std::to_string(st.actions_unknown) + " unknown" +
+                                (st.actions_unknown > 0
+                                     ? " (the lock may have acted: lockpipe journal unknown)"
+                                     : "")
+                          : " (nothing sent: no --act)")
+            << "\n";
   if (!input_status.ok()) return Fail(cmd, input_status);
   if (signals.fired()) return signals.exit_code();
   if (!pipeline.error().ok()) return Fail(cmd, pipeline.error());

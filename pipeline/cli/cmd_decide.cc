@@ -40,6 +40,9 @@ int RunDecide(int argc, char** argv) {
           "dry-run decisions, a config with dry_run on, and approving a request older\n"
           "than the config's max_capture_age_seconds (90 s at most: the lock has\n"
           "stopped waiting).\n\n"
+          "Exit status 0 when the answer was carried out, 1 otherwise. A call whose\n"
+          "answer was lost or garbled is reported \"outcome unknown\": the door may have\n"
+          "opened; it is journaled so (`lockpipe journal unknown`) and never made again.\n\n"
           "Example:\n"
           "  lockpipe journal list --limit 5\n"
           "  lockpipe decide -c rules.toml 42 approve --by alice --reason \"expected guest\"",
@@ -139,22 +142,28 @@ int RunDecide(int argc, char** argv) {
   // even where the lock type has no revoke call.
   const bool done = answer == "approve" ? result.sent && result.ok : !result.sent || result.ok;
   if (vm.count("json")) {
-    const nlohmann::json out = {{"event_id", event_id},
-                                {"device_id", device->id},
-                                {"answer", answer},
-                                {"by", by},
-                                {"done", done},
-                                {"action",
-                                 {{"action", result.action},
-                                  {"endpoint", result.endpoint},
-                                  {"sent", result.sent},
-                                  {"ok", result.ok},
-                                  {"detail", result.detail}}}};
+    const nlohmann::json out = {
+        {"event_id", event_id},
+        {"device_id", device->id},
+        {"answer", answer},
+        {"by", by},
+        {"done", done},
+        {"action",
+         {{"action", result.action},
+          {"endpoint", result.endpoint},
+          {"sent", result.sent},
+          {"ok", result.ok},
+          // "ok" | "failed" | "unknown" (the lock
+          // may have acted); null when nothing was sent
+          {"outcome", result.sent ? nlohmann::json(result.OutcomeName()) : nlohmann::json(nullptr)},
+          {"detail", result.detail}}}};
     std::cout << JsonText(out) << "\n";
   } else {
-    std::cout << "[" << (answer == "approve" ? "APPROVE" : "REJECT") << "] "
-              << device->DisplayName() << " (" << LockTypeName(device->type) << ") #" << event_id
-              << " by " << by << " → " << Printable(result.detail) << "\n";
+    std::cout << "[" << (answer == "approve" ? "APPROVE" : "REJECT")
+              << (result.sent && result.outcome == LockCallOutcome::kUnknown ? ", OUTCOME UNKNOWN"
+                                                                             : "")
+              << "] " << device->DisplayName() << " (" << LockTypeName(device->type) << ") #"
+              << event_id << " by " << by << " → " << Printable(result.detail) << "\n";
   }
   // The door may have opened already: whoever ran this must learn it even if
   // standard output is lost (main() then fails the command for that).

@@ -120,7 +120,9 @@ void PrintAction(const ActionRecord& a) {
             << " (device " << a.device_id << ")\n"
             << "      intent:  " << FormatTime(a.intent_at_ms) << "\n"
             << "      outcome: "
-            << (a.outcome.empty() ? "none recorded (in flight, or lost in a crash)" : a.outcome);
+            << (a.outcome.empty()        ? "none recorded (in flight, or lost in a crash)"
+                : a.outcome == "unknown" ? "unknown (the lock may have acted; never resent)"
+                                         : a.outcome);
   if (!a.outcome.empty()) std::cout << " at " << FormatTime(a.outcome_at_ms);
   std::cout << "\n";
   if (!a.detail.empty()) std::cout << "      detail:  " << a.detail << "\n";
@@ -211,12 +213,14 @@ int Unknown(Journal& journal, const po::variables_map& vm) {
       {"ID", "EVENT", "DEVICE", "ACTION", "INTENT (UTC)", "STATE", "ENDPOINT"}};
   for (const auto& a : *actions) {
     rows.push_back({std::to_string(a.id), std::to_string(a.event_id), a.device_id, a.action,
-                    FormatTime(a.intent_at_ms),
-                    a.outcome.empty() ? "no outcome" : "reported unknown", a.endpoint});
+                    FormatTime(a.intent_at_ms), a.outcome.empty() ? "no outcome" : "unknown",
+                    a.endpoint});
   }
   PrintTable(rows);
-  std::cout << "These calls may or may not have reached the lock; lockpipe never resends them.\n"
-               "Check the lock's own history before acting by hand.\n";
+  std::cout << "These calls may or may not have reached the lock (the process stopped, or the\n"
+               "answer was lost or garbled); lockpipe never resends them.\n"
+               "Check the lock's own history before acting by hand (lockpipe journal show EVENT\n"
+               "has each call's detail).\n";
   return kExitOk;
 }
 
@@ -259,8 +263,10 @@ int RunJournal(int argc, char** argv) {
           "(intent before sending, outcome after). This command only reads it.\n\n"
           "  list     events newest first: verdict, rule, actions and their outcomes\n"
           "  show     one event with all its evidence (faces, thumbnails, reason, calls)\n"
-          "  unknown  calls whose outcome was never recorded (a crash between sending and\n"
-          "           hearing back): the door may or may not have opened; never resent\n"
+          "  unknown  calls whose outcome is unknown: never recorded (a crash between\n"
+          "           sending and hearing back), or recorded \"unknown\" because the answer\n"
+          "           was lost or garbled (a timeout, HTTP 5xx, a cut answer): the door\n"
+          "           may or may not have opened; never resent\n"
           "  stats    events per verdict\n\n"
           "Examples:\n"
           "  lockpipe journal list --limit 20\n"

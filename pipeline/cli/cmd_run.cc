@@ -54,7 +54,12 @@ int RunRun(int argc, char** argv) {
           "only bound on its age). A stale capture (older than [safety]\n"
           "max_capture_age_seconds) is never approved, and refusing it sends no revoke:\n"
           "the lock stopped waiting on it, and a revoke would refuse its current request.\n"
-          "Ctrl-C stops taking work and finishes what is in flight.\n\n"
+          "Ctrl-C stops taking work and finishes what is in flight.\n"
+          "A lock call whose answer was lost or garbled (a timeout, HTTP 5xx, a cut\n"
+          "answer) may have opened the door: it is reported and journaled \"unknown\"\n"
+          "(`lockpipe journal unknown` lists it), counted apart from failed calls, and\n"
+          "never resent. With --json, the last line is {\"summary\": {...}} with the\n"
+          "counts (\"lock_calls_ok\", \"lock_calls_failed\", \"lock_calls_unknown\", ...).\n\n"
           "Examples:\n"
           "  lockpipe run -c rules.toml --endpoint http://127.0.0.1:8080 --once\n"
           "  lockpipe run -c rules.toml --webhook-listen 127.0.0.1:8090 --webhook-secret-env "
@@ -174,10 +179,30 @@ int RunRun(int argc, char** argv) {
   if (server) server->Stop();
   pipeline.Finish();
   auto st = pipeline.stats();
+  if (as_json) {
+    // The last line: the counts of the summary below, for scripts.
+    const nlohmann::json summary = {{"summary",
+                                     {{"captures", st.done},
+                                      {"analysis_failed", st.failed},
+                                      {"approved", st.approved},
+                                      {"rejected", st.rejected},
+                                      {"escalated", st.escalated},
+                                      {"already_seen", st.duplicates},
+                                      {"skipped", st.skipped},
+                                      {"lock_calls_ok", st.actions_ok},
+                                      {"lock_calls_failed", st.actions_failed},
+                                      {"lock_calls_unknown", st.actions_unknown},
+                                      {"lock_calls_impossible", st.actions_impossible},
+                                      {"outputs_failed", st.outputs_failed},
+                                      {"interrupted", signals.fired()}}}};
+    std::lock_guard<std::mutex> lock(out_mu);
+    std::cout << JsonText(summary) << std::endl;
+  }
   std::cerr << "lockpipe run: " << st.done << " capture(s): " << st.approved << " approved, "
             << st.rejected << " rejected, " << st.escalated << " escalated, " << st.duplicates
             << " already seen; " << st.actions_ok << " lock call(s) ok, " << st.actions_failed
-            << " failed";
+            << " failed, " << st.actions_unknown << " unknown";
+  if (st.actions_unknown > 0) std::cerr << " (the lock may have acted: lockpipe journal unknown)";
   if (st.skipped > 0) std::cerr << ", " << st.skipped << " event(s) skipped (see above)";
   if (st.actions_impossible > 0)
     std::cerr << ", " << st.actions_impossible << " not possible for the lock type (see above)";

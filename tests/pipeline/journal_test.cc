@@ -788,8 +788,10 @@ TEST(JournalCliTest, UnknownStatsAndErrors) {
             "ID  EVENT  DEVICE  ACTION  INTENT (UTC)              STATE       ENDPOINT\n"
             "2   2      dev2    reject  2023-11-14T22:13:22.000Z  no outcome  PUT "
             "/v1.0/devices/{device_id}/door-lock/password-free/open-door/cancel\n"
-            "These calls may or may not have reached the lock; lockpipe never resends them.\n"
-            "Check the lock's own history before acting by hand.\n");
+            "These calls may or may not have reached the lock (the process stopped, or the\n"
+            "answer was lost or garbled); lockpipe never resends them.\n"
+            "Check the lock's own history before acting by hand (lockpipe journal show EVENT\n"
+            "has each call's detail).\n");
   r = RunShell(Lockpipe(db, "unknown --json"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
