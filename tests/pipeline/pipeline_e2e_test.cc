@@ -823,12 +823,13 @@ TEST_F(PipelineE2E, TheWebhookPathOpensTheLockAndRefusesBadSignatures) {
                         std::to_string(NowMs()) + "}"),
             400);
 
-  // The emulator pushes the event itself when a capture arrives, signed.
-  server_.reset();
-  StartEmulator(hook_url, secret);
-  // (The pipeline above still points at the old emulator: make a new one.)
+  // The emulator pushes the event itself when a capture arrives, signed. The
+  // pipeline above reads the config of the old emulator: it stops before that
+  // config is replaced, and a new one starts.
   (*hook)->Stop();
   p.Finish();
+  server_.reset();
+  StartEmulator(hook_url, secret);
   reports_.clear();
   Pipeline p2(config_, o, Deps());
   ASSERT_OK(p2.Start());
@@ -1208,10 +1209,14 @@ TEST_F(PipelineE2E, RunJsonPrintsOnlyJsonOnStandardOutput) {
                                "--webhook-secret-env HOOK_SECRET"));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   std::istringstream out(r.out);
-  int lines = 0;
-  for (std::string line; std::getline(out, line); ++lines)
+  std::vector<json> lines;
+  for (std::string line; std::getline(out, line);) {
     EXPECT_TRUE(json::accept(line)) << "not JSON on stdout: " << line;
-  EXPECT_EQ(lines, 1) << r.out;  // the capture's report
+    lines.push_back(json::parse(line, nullptr, false));
+  }
+  ASSERT_EQ(lines.size(), 2u) << r.out;  // the capture's report, then the summary
+  EXPECT_EQ(lines[0].value("device", ""), "gate-ble") << r.out;
+  EXPECT_TRUE(lines[1].contains("summary")) << r.out;
   EXPECT_NE(r.err.find("webhook listening on http://127.0.0.1:"), std::string::npos) << r.err;
 }
 
