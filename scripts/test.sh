@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs what is missing,
-# builds (release and ASan+UBSan), runs every test, and a short fuzz run.
+# builds (release, ASan+UBSan and TSan), runs every test (the concurrent ones
+# under TSan too), and a short fuzz run.
 #   scripts/test.sh            everything
-#   SKIP_SANITIZE=1 scripts/test.sh   skip the ASan+UBSan pass (quicker local runs)
+#   SKIP_SANITIZE=1 scripts/test.sh   skip the sanitizer and fuzz passes (quicker local runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -29,6 +30,21 @@ if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --output-on-failure -j "$JOBS" --timeout 1800)
+
+  step "building the concurrent parts with ThreadSanitizer in build-tsan/"
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLOCKPIPE_TSAN=ON \
+    -DLOCKPIPE_BUILD_BENCH=OFF >/dev/null
+  # The programs whose threads meet: the pipeline's stages, the poller and
+  # the webhook, the emulator's server, the journal's writers.
+  TSAN_TESTS="pipeline_pipeline_e2e_test pipeline_sources_test pipeline_webhook_test
+    emulator_server_test pipeline_journal_test"
+  # shellcheck disable=SC2086
+  ninja -C build-tsan -j "$JOBS" $TSAN_TESTS
+  step "running them under ThreadSanitizer"
+  for t in $TSAN_TESTS; do
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tests/tsan.supp" \
+      ./build-tsan/tests/"$t" --gtest_brief=1
+  done
 
   step "fuzzing (libFuzzer, clang) for a short while"
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug \
