@@ -72,7 +72,8 @@ class [[nodiscard]] Status {
   // Returns a copy whose message is "context: message".
   Status WithContext(const std::string& context) const;
 
-  // "message" for OK-less display; includes nothing secret by construction.
+  // The message for a person: "ok" for OK, the code's name when the message is
+  // empty. Holds nothing secret, since no message is built from a secret.
   std::string ToString() const;
 
  private:
