@@ -1,5 +1,5 @@
 // Socket-level help for the project's HTTP servers (the webhook receiver in
-// pipeline/sources.cc and the lock cloud emulator), which are cpp-httplib 0.11
+// pipeline/webhook.cc and the lock cloud emulator), which are cpp-httplib 0.11
 // servers: that library neither refuses a port another process listens on nor
 // gives a way to end the connections it is still serving.
 //

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,10 @@ struct CaptureJob {
   std::int64_t received_at_ms = 0;
   std::string label;  // batch line id or webhook event id, for reports
 };
+
+// How a source hands a job to the pipeline (Pipeline::Submit): blocks while
+// the pipeline is full; false once it is stopping.
+using SubmitFn = std::function<bool(CaptureJob)>;
 
 // The storage object a media URL names: the URL's path, percent-decoded,
 // without scheme, user info, host, port, query (where the signature and its

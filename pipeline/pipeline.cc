@@ -58,8 +58,6 @@ bool IsVideoPath(std::string path) {
   return false;
 }
 
-const char* KindWord(MediaKind k) { return k == MediaKind::kAlert ? "alert" : "unlock"; }
-
 }  // namespace
 
 struct Pipeline::Fetched {
@@ -279,7 +277,7 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
       auto url = api->GetLatestMediaUrl(j.device_id, j.kind);
       if (url.ok() && url->file_url.empty()) {
         item->error =
-            NotFound(j.device_id + ": no " + KindWord(j.kind) + " media in the cloud's window");
+            NotFound(j.device_id + ": no " + MediaKindName(j.kind) + " media in the cloud's window");
       } else if (url.ok()) {
         j.url = url->file_url;
         j.file_key = url->file_key;
@@ -311,7 +309,7 @@ void Pipeline::FetchWorker(LockApi* api, HttpClient* http) {
     if (deps_.journal != nullptr) {
       EventRecord ev{j.capture_key,
                      j.device_id,
-                     KindWord(j.kind),
+                     MediaKindName(j.kind),
                      j.source,
                      !j.file_path.empty() ? j.file_path
                      : !j.url.empty()     ? j.url
@@ -431,7 +429,7 @@ std::unique_ptr<Pipeline::Analyzed> Pipeline::Analyze(std::unique_ptr<Fetched> i
   r.device_id = j.device_id;
   r.device_name = item->device ? item->device->DisplayName() : j.device_id;
   r.lock_type = item->device ? std::string(LockTypeName(item->device->type)) : "";
-  r.kind = KindWord(j.kind);
+  r.kind = MediaKindName(j.kind);
   r.source = j.source;
   r.label = j.label;
   r.duplicate = item->duplicate;

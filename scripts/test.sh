@@ -36,7 +36,7 @@ if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
     -DLOCKPIPE_BUILD_BENCH=OFF >/dev/null
   # The programs whose threads meet: the pipeline's stages, the poller and
   # the webhook, the emulator's server, the journal's writers.
-  TSAN_TESTS="pipeline_pipeline_e2e_test pipeline_sources_test pipeline_webhook_test
+  TSAN_TESTS="pipeline_pipeline_e2e_test pipeline_batch_list_test pipeline_webhook_test
     emulator_server_test pipeline_journal_test"
   # shellcheck disable=SC2086
   ninja -C build-tsan -j "$JOBS" $TSAN_TESTS

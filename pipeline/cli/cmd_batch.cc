@@ -12,7 +12,7 @@
 #include "base/json_text.h"
 #include "base/log.h"
 #include "pipeline/cli/runtime.h"
-#include "pipeline/sources.h"
+#include "pipeline/batch_list.h"
 
 namespace lockpipe::cli {
 namespace {

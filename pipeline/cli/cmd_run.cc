@@ -8,7 +8,8 @@
 #include "base/json_text.h"
 #include "base/log.h"
 #include "pipeline/cli/runtime.h"
-#include "pipeline/sources.h"
+#include "pipeline/poller.h"
+#include "pipeline/webhook.h"
 
 namespace lockpipe::cli {
 namespace {

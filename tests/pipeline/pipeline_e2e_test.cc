@@ -20,7 +20,8 @@
 #include "fetch/http_client.h"
 #include "fetch/tuya_sign.h"
 #include "pipeline/pipeline.h"
-#include "pipeline/sources.h"
+#include "pipeline/poller.h"
+#include "pipeline/webhook.h"
 #include "tests/testutil.h"
 
 namespace lockpipe {

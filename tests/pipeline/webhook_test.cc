@@ -8,9 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "base/clock.h"
 #include "emulator/server.h"
 #include "fetch/tuya_sign.h"
-#include "pipeline/sources.h"
+#include "pipeline/webhook.h"
 #include "tests/raw_http.h"
 #include "tests/testutil.h"
 
