@@ -65,7 +65,7 @@
 #include "pipeline/face_detector.h"
 #include "pipeline/journal.h"
 #include "pipeline/pipeline.h"
-#include "pipeline/sources.h"
+#include "pipeline/webhook.h"
 
 extern char** environ;
 

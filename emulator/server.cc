@@ -30,6 +30,7 @@
 #include "decoders/media_container.h"
 #include "emulator/fixture.h"
 #include "emulator/tls_cert.h"
+#include "fetch/lock_api.h"
 #include "fetch/lock_types.h"
 #include "fetch/tuya_sign.h"
 
@@ -168,7 +169,10 @@ const char* RateLimitMessage(int code) {
   return "rate limited";
 }
 
-std::string KindName(int file_type) { return file_type == 2 ? "alert" : "unlock"; }
+// The reference's file_type: 1 a remote unlock request, 2 an alert.
+std::string KindName(int file_type) {
+  return MediaKindName(file_type == 2 ? MediaKind::kAlert : MediaKind::kUnlockRequest);
+}
 
 // `open` as the reference's boolean, or the strings some clients send.
 std::optional<bool> ParseBool(const json& v) {
