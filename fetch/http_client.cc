@@ -212,20 +212,19 @@ Result<HttpResponse> CurlHttpClient::Send(const HttpRequest& request) {
     range = std::to_string(request.range->first) + "-" + std::to_string(request.range->second);
     curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
   }
-  curl_slist* raw = nullptr;
   std::vector<std::string> lines;
   for (const auto& [k, v] : request.headers) lines.push_back(k + ": " + v);
   // No "Expect: 100-continue" round trip for the small JSON bodies we send.
   lines.emplace_back("Expect:");
+  SlistPtr headers;
   for (const auto& line : lines) {
-    curl_slist* next = curl_slist_append(raw, line.c_str());
-    if (next == nullptr) {
-      curl_slist_free_all(raw);
-      return InternalError("libcurl: out of memory building headers");
-    }
-    raw = next;
+    // curl_slist_append returns the list's head (new for an empty list), or
+    // null with the list untouched (still owned by `headers`).
+    curl_slist* head = curl_slist_append(headers.get(), line.c_str());
+    if (head == nullptr) return InternalError("libcurl: out of memory building headers");
+    (void)headers.release();
+    headers.reset(head);
   }
-  SlistPtr headers(raw);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
 
   CURLcode rc = curl_easy_perform(c);
