@@ -8,26 +8,18 @@
 #include <climits>
 #include <cstring>
 
+#include "base/openssl_ptr.h"
+
 namespace lockpipe::media {
 namespace {
 
-struct CipherCtxDeleter {
-  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
-};
-struct CipherDeleter {
-  void operator()(EVP_CIPHER* c) const { EVP_CIPHER_free(c); }
-};
-using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter>;
-using CipherPtr = std::unique_ptr<EVP_CIPHER, CipherDeleter>;
+using CipherCtxPtr = OpenSslPtr<EVP_CIPHER_CTX>;
+using CipherPtr = OpenSslPtr<EVP_CIPHER>;
 
 // The last OpenSSL error as text, and the queue cleared.
 std::string OpenSslError() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
+  std::string e = OpenSslErrorText();
+  return e.empty() ? "unknown OpenSSL error" : e;
 }
 
 // Fetched once per call site and kept: an explicit fetch avoids OpenSSL 3's

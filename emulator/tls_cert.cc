@@ -13,29 +13,18 @@
 #include <span>
 
 #include "base/file_util.h"
+#include "base/openssl_ptr.h"
 
 namespace lockpipe::emulator {
 namespace {
 
-struct Deleter {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
-  void operator()(BIO* p) const { BIO_free(p); }
-  void operator()(BIGNUM* p) const { BN_free(p); }
-};
 template <typename T>
-using Ptr = std::unique_ptr<T, Deleter>;
+using Ptr = OpenSslPtr<T>;
 
 Status SslError(const std::string& what) {
-  std::string detail;
-  if (unsigned long e = ERR_get_error(); e != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    detail = std::string(": ") + buf;
-  }
-  ERR_clear_error();
-  return InternalError("self-signed certificate: " + what + " failed" + detail);
+  const std::string detail = OpenSslErrorText();
+  return InternalError("self-signed certificate: " + what + " failed" +
+                       (detail.empty() ? "" : ": " + detail));
 }
 
 Status AddExtension(X509* cert, int nid, const char* value) {

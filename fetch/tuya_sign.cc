@@ -11,13 +11,12 @@
 #include <memory>
 #include <vector>
 
+#include "base/openssl_ptr.h"
+
 namespace lockpipe::tuya {
 namespace {
 
-struct CtxDeleter {
-  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
-};
-using CtxPtr = std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter>;
+using CtxPtr = OpenSslPtr<EVP_CIPHER_CTX>;
 
 const unsigned char* U(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
