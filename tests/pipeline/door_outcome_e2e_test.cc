@@ -8,10 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "emulator/server.h"
-#include "fetch/http_client.h"
 #include "pipeline/journal.h"
-#include "tests/testutil.h"
+#include "tests/pipeline/one_lock_e2e.h"
 
 namespace lockpipe {
 namespace {
@@ -19,71 +17,23 @@ namespace {
 using nlohmann::json;
 using testing::RunShell;
 using testing::ShellQuote;
-using testing::TempDir;
 
-const char kClientId[] = "door-outcome-client";
-const char kSecret[] = "door-outcome-secret-0123456789ab";  // 32 characters
-
-class DoorOutcomeE2E : public ::testing::Test {
+class DoorOutcomeE2E : public testing::OneLockE2E {
  protected:
   void SetUp() override {
-    json fixture = {{"client_id", kClientId},
-                    {"access_secret", kSecret},
-                    {"devices", {{{"id", "gate"}, {"type", "bluetooth"}}}}};
-    testing::WriteFile(dir_.File("fixture.json"), fixture.dump());
-    emulator::ServerOptions o;
-    o.fixture_path = dir_.File("fixture.json");
-    auto s = emulator::Server::Start(o);
-    ASSERT_OK_R(s);
-    server_ = std::move(s).value();
-    testing::WriteFile(dir_.File("rules.toml"), "[cloud]\nendpoint = \"" + server_->base_url() +
-                                                    "\"\ncredentials = \"env\"\n"
-                                                    "[detector]\nkind = \"cascade\"\n"
-                                                    "[outputs]\ndir = \"" +
-                                                    dir_.File("out") +
-                                                    "\"\n"
-                                                    "[[devices]]\nid = \"gate\"\n"
-                                                    "type = \"bluetooth\"\n"
-                                                    "[[rules]]\nname = \"a face\"\n"
-                                                    "action = \"approve\"\nkind = \"unlock\"\n"
-                                                    "faces = { min = 1 }\n");
+    StartWithRule(
+        "name = \"a face\"\naction = \"approve\"\nkind = \"unlock\"\nfaces = { min = 1 }\n");
   }
 
-  json Admin(const std::string& method, const std::string& path, const std::string& body = "",
-             const std::string& type = "application/json") {
-    auto http = CurlHttpClient::Create(CurlOptions{});
-    EXPECT_TRUE(http.ok());
-    if (!http.ok()) return {};
-    HttpRequest req;
-    req.method = method;
-    req.url = server_->base_url() + path;
-    req.body = body;
-    req.headers = {{"Content-Type", type}};
-    auto res = (*http)->Send(req);
-    EXPECT_TRUE(res.ok()) << res.status().ToString();
-    if (!res.ok()) return {};
-    return json::parse(res->body, nullptr, false);
-  }
-
-  std::string Run(const std::string& args) {
-    return std::string("TUYA_CLIENT_ID=") + kClientId + " TUYA_CLIENT_SECRET=" + kSecret + " " +
-           ShellQuote(testing::LockpipeBinary()) + " run -c " +
-           ShellQuote(dir_.File("rules.toml")) + " --journal " + ShellQuote(dir_.File("j.db")) +
-           " " + args;
-  }
+  std::string Run(const std::string& args) { return RunCommand("j.db", args); }
   std::string JournalCmd(const std::string& args) {
     return ShellQuote(testing::LockpipeBinary()) + " journal --db " +
            ShellQuote(dir_.File("j.db")) + " " + args;
   }
-
-  TempDir dir_;
-  std::unique_ptr<emulator::Server> server_;
 };
 
 TEST_F(DoorOutcomeE2E, TheDoorOpenedButItsAnswerWasLost) {
-  auto bytes = testing::ReadFile(testing::SourceDir() + "/samples/media/astronaut.jpg");
-  Admin("POST", "/_emulator/devices/gate/captures?kind=unlock",
-        std::string(bytes.begin(), bytes.end()), "application/octet-stream");
+  InjectUnlock("astronaut.jpg");
   // 400 ms per call: once the ticket call is counted, its answer and then the
   // door call's own 400 ms are still ahead, time enough to cut the door
   // call's answer in half.

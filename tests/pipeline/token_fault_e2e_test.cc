@@ -6,86 +6,38 @@
 
 #include <nlohmann/json.hpp>
 
-#include "emulator/server.h"
-#include "fetch/http_client.h"
-#include "tests/testutil.h"
+#include "tests/pipeline/one_lock_e2e.h"
 
 namespace lockpipe {
 namespace {
 
 using nlohmann::json;
 using testing::RunShell;
-using testing::ShellQuote;
-using testing::TempDir;
 
-const char kClientId[] = "token-fault-client";
-const char kSecret[] = "token-fault-secret-0123456789abc";  // 32 characters
-
-class TokenFaultE2E : public ::testing::Test {
+class TokenFaultE2E : public testing::OneLockE2E {
  protected:
   void SetUp() override {
-    json fixture = {{"client_id", kClientId},
-                    {"access_secret", kSecret},
-                    {"devices", {{{"id", "gate"}, {"type", "bluetooth"}}}}};
-    testing::WriteFile(dir_.File("fixture.json"), fixture.dump());
-    emulator::ServerOptions o;
-    o.fixture_path = dir_.File("fixture.json");
-    auto s = emulator::Server::Start(o);
-    ASSERT_OK_R(s);
-    server_ = std::move(s).value();
-    testing::WriteFile(dir_.File("rules.toml"), "[cloud]\nendpoint = \"" + server_->base_url() +
-                                                    "\"\ncredentials = \"env\"\n"
-                                                    "[detector]\nkind = \"cascade\"\n"
-                                                    "[outputs]\ndir = \"" +
-                                                    dir_.File("out") +
-                                                    "\"\n"
-                                                    "[[devices]]\nid = \"gate\"\n"
-                                                    "type = \"bluetooth\"\n"
-                                                    "[[rules]]\nname = \"nobody\"\n"
-                                                    "action = \"reject\"\nkind = \"unlock\"\n"
-                                                    "faces = { max = 0 }\n");
-  }
-
-  json Admin(const std::string& method, const std::string& path, const std::string& body = "",
-             const std::string& type = "application/json") {
-    auto http = CurlHttpClient::Create(CurlOptions{});
-    EXPECT_TRUE(http.ok());
-    if (!http.ok()) return {};
-    HttpRequest req;
-    req.method = method;
-    req.url = server_->base_url() + path;
-    req.body = body;
-    req.headers = {{"Content-Type", type}};
-    auto res = (*http)->Send(req);
-    EXPECT_TRUE(res.ok()) << res.status().ToString();
-    if (!res.ok()) return {};
-    return json::parse(res->body, nullptr, false);
+    StartWithRule(
+        "name = \"nobody\"\naction = \"reject\"\nkind = \"unlock\"\nfaces = { max = 0 }\n");
   }
 
   testing::CommandResult RunOnce(const std::string& journal) {
-    return RunShell(std::string("TUYA_CLIENT_ID=") + kClientId + " TUYA_CLIENT_SECRET=" + kSecret +
-                    " " + ShellQuote(testing::LockpipeBinary()) + " run -c " +
-                    ShellQuote(dir_.File("rules.toml")) + " --journal " +
-                    ShellQuote(dir_.File(journal)) + " --once --no-alerts --json");
+    return RunShell(RunCommand(journal, "--once --no-alerts --json"));
   }
 
   int TokensIssued() { return Admin("GET", "/_emulator/stats")["calls"].value("token", 0); }
 
-  TempDir dir_;
-  std::unique_ptr<emulator::Server> server_;
   int round_ = 0;
 };
 
 TEST_F(TokenFaultE2E, OneTransientTokenFaultIsRetried) {
-  auto bytes = testing::ReadFile(testing::SourceDir() + "/samples/media/noface.jpg");
   for (const char* fault :
        {R"({"error_next": 1})", R"({"error_next": 1, "error_http": true})",
         R"({"rate_limit_next": 1})", R"({"rate_limit_next": 1, "rate_limit_code": 1199})",
         R"({"malformed_next": 1})"}) {
     SCOPED_TRACE(fault);
     Admin("POST", "/_emulator/reset");
-    Admin("POST", "/_emulator/devices/gate/captures?kind=unlock",
-          std::string(bytes.begin(), bytes.end()), "application/octet-stream");
+    InjectUnlock("noface.jpg");
     Admin("POST", "/_emulator/faults", fault);
     const int tokens_before = TokensIssued();
     // A journal per round: each round's capture is new to it.
